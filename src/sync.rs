@@ -1,0 +1,63 @@
+//! The one place that names std, parking_lot or loom primitives.
+//!
+//! Everything the crate's concurrency protocol touches — atomics, the list lock,
+//! `UnsafeCell`, thread parking — comes from here, so that building with
+//! `RUSTFLAGS="--cfg cancel_token_loom"` lets loom see every access.
+//! The background timer (`timer.rs`) is the one exception: it always runs on std, and
+//! the loom models never start it.
+
+#[cfg(not(cancel_token_loom))]
+mod imp {
+    pub(crate) use parking_lot::{Mutex, MutexGuard};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::thread::{current as current_thread, park, Thread, ThreadId};
+
+    /// `UnsafeCell` with loom's closure API, so the same code checks under loom.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(cancel_token_loom)]
+mod imp {
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::MutexGuard;
+    pub(crate) use loom::thread::{current as current_thread, park, Thread, ThreadId};
+
+    /// loom's mutex behind parking_lot's poison-free `lock()`.
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+}
+
+pub(crate) use imp::*;
+
+/// The timer's primitives: always std's, since the loom models never start the timer.
+pub(crate) mod timer {
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, Once, OnceLock};
+}

@@ -1,0 +1,184 @@
+//! The one background thread behind `cancel_after` and timeouts.
+//!
+//! Started lazily on first use. It keeps each pending deadline keyed by the address of
+//! the `Inner` it is for, holding no reference: `die` (in `token/inner.rs`) removes the
+//! entry under the timer lock before the memory is freed, so an address present in the
+//! map is always live, and the timer upgrades it with `try_acquire` under the lock
+//! (invariant 5 there). Cancelling happens after the lock is released (invariant 6), and
+//! a panicking callback is caught so the thread survives.
+//!
+//! Each `Inner` has at most one live deadline (the last `cancel_after` wins). Moving a
+//! deadline later does not touch the heap: the old heap entry fires early, sees the later
+//! deadline and re-queues itself; only moving it earlier pushes a new entry, and the old
+//! one is then skipped as stale by its sequence number.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::sync::timer::{Condvar, Mutex, MutexGuard, Once, OnceLock};
+use crate::token::{CancelReason, Inner, Ref};
+
+struct Timer {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// (when, sequence, address): the soonest first.
+    heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    entries: HashMap<usize, Entry>,
+    next_seq: u64,
+}
+
+struct Entry {
+    /// When to cancel.
+    deadline: Instant,
+    /// The sequence number of the heap entry that stands for this one.
+    seq: u64,
+    /// When that heap entry fires (never later than `deadline`).
+    queued: Instant,
+}
+
+static TIMER: OnceLock<Timer> = OnceLock::new();
+static START: Once = Once::new();
+
+fn timer() -> &'static Timer {
+    let timer = TIMER.get_or_init(|| Timer {
+        state: Mutex::new(State::default()),
+        wake: Condvar::new(),
+    });
+    START.call_once(|| {
+        std::thread::Builder::new()
+            .name("cancel-token-timer".into())
+            .spawn(move || timer.run())
+            .expect("cancel-token: could not start the timer thread");
+    });
+    timer
+}
+
+impl Timer {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock (user code runs after it is released).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn run(&self) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            let due = state.take_due(now);
+            if !due.is_empty() {
+                drop(state);
+                for inner in due {
+                    // The thread outlives panicking callbacks: `cancel` ran them all.
+                    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                        inner.cancel(CancelReason::timeout());
+                        inner.remove_source();
+                        drop(inner);
+                    }));
+                }
+                state = self.lock();
+                continue;
+            }
+            state = match state.heap.peek() {
+                Some(Reverse((when, _, _))) => {
+                    let wait = when.saturating_duration_since(now);
+                    self.wake.wait_timeout(state, wait).unwrap_or_else(|e| e.into_inner()).0
+                }
+                None => self.wake.wait(state).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+}
+
+impl State {
+    /// Pops every heap entry due at `now`, returning the live `Inner`s to cancel.
+    fn take_due(&mut self, now: Instant) -> Vec<Ref> {
+        let mut due = Vec::new();
+        while let Some(&Reverse((when, seq, addr))) = self.heap.peek() {
+            if when > now {
+                break;
+            }
+            self.heap.pop();
+            let Some(entry) = self.entries.get_mut(&addr) else {
+                continue; // Forgotten or replaced by "never".
+            };
+            if entry.seq != seq {
+                continue; // A newer, earlier heap entry stands for it.
+            }
+            if entry.deadline > now {
+                entry.queued = entry.deadline; // Moved later: queue again.
+                self.heap.push(Reverse((entry.deadline, seq, addr)));
+                continue;
+            }
+            self.entries.remove(&addr);
+            let ptr = addr as *const Inner;
+            // SAFETY: the address was in `entries`, so the `Inner` is not freed yet (`die`
+            // removes it under this lock first); we hold the lock.
+            if unsafe { (*ptr).try_acquire() } {
+                // SAFETY: just acquired; the pointer is non-null as it came from a `Ref`.
+                due.push(unsafe { Ref::from_acquired(NonNull::new_unchecked(ptr as *mut Inner)) });
+            }
+        }
+        due
+    }
+}
+
+/// Sets (or, for an unrepresentable deadline, clears) the deadline of `inner`.
+pub(crate) fn cancel_after(inner: &Ref, delay: Duration) {
+    if inner.is_canceled() {
+        return;
+    }
+    let deadline = Instant::now().checked_add(delay);
+    let timer = timer();
+    let addr = inner.addr().as_ptr() as usize;
+    let mut state = timer.lock();
+    let Some(deadline) = deadline else {
+        let had = state.entries.remove(&addr).is_some();
+        drop(state);
+        if had {
+            inner.remove_source(); // Outside the timer lock (invariant 6).
+        }
+        return;
+    };
+    let earliest = state.heap.peek().map(|Reverse((when, _, _))| *when);
+    let push = match state.entries.get_mut(&addr) {
+        Some(entry) if deadline >= entry.queued => {
+            entry.deadline = deadline;
+            false
+        }
+        Some(_) => true,
+        None => {
+            inner.set_timer_bit();
+            inner.add_source();
+            true
+        }
+    };
+    if push {
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.entries.insert(
+            addr,
+            Entry {
+                deadline,
+                seq,
+                queued: deadline,
+            },
+        );
+        state.heap.push(Reverse((deadline, seq, addr)));
+        if earliest.map_or(true, |e| deadline < e) {
+            timer.wake.notify_one();
+        }
+    }
+}
+
+/// Drops the entry of an `Inner` about to be freed.
+pub(crate) fn forget(inner: NonNull<Inner>) {
+    if let Some(timer) = TIMER.get() {
+        timer.lock().entries.remove(&(inner.as_ptr() as usize));
+    }
+}

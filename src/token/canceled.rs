@@ -1,0 +1,166 @@
+//! The futures a token hands out: `Canceled`, `CanceledOwned` and `RunUntilCanceled`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::reason::CanceledError;
+use super::token::CancellationToken;
+use super::waiter::Waiter;
+
+pin_project! {
+    /// Future of [`CancellationToken::canceled`]: ready once the token is cancelled.
+    ///
+    /// It allocates nothing: its list node lives inside the future. It registers on its
+    /// first poll, so creating it and never polling it costs nothing.
+    ///
+    /// # Cancel safety
+    /// Dropping it before it completes just removes it from the token; nothing is lost,
+    /// and a later `canceled()` sees the cancellation as usual.
+    #[must_use = "futures do nothing unless polled; dropping it stops waiting"]
+    pub struct Canceled<'a> {
+        token: &'a CancellationToken,
+        #[pin]
+        waiter: Waiter,
+    }
+
+    impl PinnedDrop for Canceled<'_> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(inner) = this.token.inner() {
+                this.waiter.unregister(inner);
+            }
+        }
+    }
+}
+
+impl<'a> Canceled<'a> {
+    pub(crate) fn new(token: &'a CancellationToken) -> Self {
+        Canceled {
+            token,
+            waiter: Waiter::new(),
+        }
+    }
+}
+
+impl Future for Canceled<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        match this.token.inner() {
+            Some(inner) => this.waiter.poll(inner, cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl fmt::Debug for Canceled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Canceled").field("token", self.token).finish()
+    }
+}
+
+pin_project! {
+    /// Future of [`CancellationToken::canceled_owned`]: [`Canceled`] holding its own
+    /// token, so it is `'static` and can be moved into spawned tasks.
+    ///
+    /// # Cancel safety
+    /// As for [`Canceled`].
+    #[must_use = "futures do nothing unless polled; dropping it stops waiting"]
+    pub struct CanceledOwned {
+        token: CancellationToken,
+        #[pin]
+        waiter: Waiter,
+    }
+
+    impl PinnedDrop for CanceledOwned {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(inner) = this.token.inner() {
+                this.waiter.unregister(inner);
+            }
+        }
+    }
+}
+
+impl CanceledOwned {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        CanceledOwned {
+            token,
+            waiter: Waiter::new(),
+        }
+    }
+}
+
+impl Future for CanceledOwned {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        match this.token.inner() {
+            Some(inner) => this.waiter.poll(inner, cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl fmt::Debug for CanceledOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CanceledOwned")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+pin_project! {
+    /// Future of [`CancellationToken::run_until_canceled`]: the inner future's output, or
+    /// `Err(CanceledError)` once the token is cancelled (the inner future is then dropped
+    /// with this one).
+    ///
+    /// Cancellation is checked before the inner future is polled, so an already
+    /// cancelled token never polls it.
+    ///
+    /// # Cancel safety
+    /// As cancel-safe as the inner future.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RunUntilCanceled<'a, F> {
+        #[pin]
+        canceled: Canceled<'a>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<'a, F: Future> RunUntilCanceled<'a, F> {
+    pub(crate) fn new(token: &'a CancellationToken, future: F) -> Self {
+        RunUntilCanceled {
+            canceled: Canceled::new(token),
+            future,
+        }
+    }
+}
+
+impl<F: Future> Future for RunUntilCanceled<'_, F> {
+    type Output = Result<F::Output, CanceledError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let token = this.canceled.token;
+        if this.canceled.poll(cx).is_ready() {
+            return Poll::Ready(Err(token.canceled_error()));
+        }
+        this.future.poll(cx).map(Ok)
+    }
+}
+
+impl<F> fmt::Debug for RunUntilCanceled<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunUntilCanceled")
+            .field("token", self.canceled.token)
+            .finish_non_exhaustive()
+    }
+}

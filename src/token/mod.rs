@@ -1,0 +1,18 @@
+//! Sources, tokens, callbacks and the futures that wait for cancellation.
+
+mod canceled;
+mod inner;
+mod list;
+mod reason;
+mod registration;
+mod source;
+#[allow(clippy::module_inception)]
+mod token;
+mod waiter;
+
+pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled};
+pub(crate) use inner::{Inner, Ref};
+pub use reason::{CancelReason, CanceledError};
+pub use registration::CancellationRegistration;
+pub use source::CancellationTokenSource;
+pub use token::CancellationToken;

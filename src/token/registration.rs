@@ -1,0 +1,354 @@
+//! Callback registrations: one allocation each, unlinked on drop.
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use super::inner::{Inner, Ref};
+use super::list::{Node, NodeKind};
+use super::reason::CancelReason;
+use crate::sync::{current_thread, park, Thread, ThreadId, UnsafeCell};
+
+/// Where a callback is in its life; guarded by the lock of the list it was pushed onto.
+enum Phase {
+    /// In the list; `unregister` may take it out.
+    Linked,
+    /// Taken off the list by a cancelling thread, which is running it now.
+    Running {
+        runner: ThreadId,
+        /// A thread blocked in `unregister`, to unpark when the callback returns.
+        waiter: Option<Thread>,
+        /// The registration was dropped by the callback itself: the runner frees the node.
+        orphaned: bool,
+    },
+    /// Ran (or panicked); the node is only waiting for its registration to free it.
+    Done,
+}
+
+struct VTable {
+    call: unsafe fn(NonNull<CallbackHeader>, &CancelReason),
+    free: unsafe fn(NonNull<CallbackHeader>),
+}
+
+/// The type-erased front of a callback node; `#[repr(C)]` with the list node first.
+#[repr(C)]
+pub(crate) struct CallbackHeader {
+    node: Node,
+    phase: UnsafeCell<Phase>,
+    vtable: &'static VTable,
+}
+
+#[repr(C)]
+struct CallbackNode<F> {
+    header: CallbackHeader,
+    callback: UnsafeCell<Option<F>>,
+}
+
+impl<F: FnOnce(&CancelReason) + Send + 'static> CallbackNode<F> {
+    const VTABLE: &'static VTable = &VTable {
+        call: Self::call,
+        free: Self::free,
+    };
+
+    fn boxed(callback: F) -> NonNull<CallbackHeader> {
+        let node = Box::new(CallbackNode {
+            header: CallbackHeader {
+                node: Node::new(NodeKind::Callback),
+                phase: UnsafeCell::new(Phase::Linked),
+                vtable: Self::VTABLE,
+            },
+            callback: UnsafeCell::new(Some(callback)),
+        });
+        NonNull::from(Box::leak(node)).cast()
+    }
+
+    /// # Safety
+    /// `header` came from `boxed::<F>`, and the caller may take the callback (it is the
+    /// runner in phase `Running`, or the owner of a node in no list).
+    unsafe fn call(header: NonNull<CallbackHeader>, reason: &CancelReason) {
+        let node = header.cast::<CallbackNode<F>>();
+        // SAFETY: as the caller promised.
+        let callback = unsafe { (*node.as_ptr()).callback.with_mut(|c| (*c).take()) };
+        if let Some(callback) = callback {
+            callback(reason);
+        }
+    }
+
+    /// # Safety
+    /// `header` came from `boxed::<F>`, is in no list and nobody else uses it.
+    unsafe fn free(header: NonNull<CallbackHeader>) {
+        // SAFETY: as the caller promised; `boxed` made it with `Box::new`.
+        drop(unsafe { Box::from_raw(header.cast::<CallbackNode<F>>().as_ptr()) });
+    }
+}
+
+impl CallbackHeader {
+    /// Marks a just-popped callback as running on `runner`.
+    ///
+    /// # Safety
+    /// The caller holds the lock of the list it popped `header` from.
+    pub(crate) unsafe fn start(header: NonNull<CallbackHeader>, runner: ThreadId) {
+        // SAFETY: the phase is guarded by the lock the caller holds (invariant 3).
+        unsafe {
+            (*header.as_ptr()).phase.with_mut(|p| {
+                debug_assert!(matches!(*p, Phase::Linked));
+                *p = Phase::Running {
+                    runner,
+                    waiter: None,
+                    orphaned: false,
+                }
+            })
+        }
+    }
+
+    /// Runs the callback.
+    ///
+    /// # Safety
+    /// The caller set the phase to `Running` with `start`.
+    pub(crate) unsafe fn call(header: NonNull<CallbackHeader>, reason: &CancelReason) {
+        // SAFETY: the vtable matches the node; the runner owns the callback while running.
+        unsafe { ((*header.as_ptr()).vtable.call)(header, reason) }
+    }
+
+    /// Marks the callback done, then frees an orphaned node or unparks a waiting
+    /// `unregister`.
+    ///
+    /// # Safety
+    /// The caller started `header` on `owner`'s list and has not finished it yet.
+    pub(crate) unsafe fn finish(header: NonNull<CallbackHeader>, owner: &Inner) {
+        let previous = {
+            let _shared = owner.lock();
+            // SAFETY: the phase is guarded by `owner`'s lock, which we hold.
+            unsafe {
+                (*header.as_ptr())
+                    .phase
+                    .with_mut(|p| std::mem::replace(&mut *p, Phase::Done))
+            }
+        };
+        match previous {
+            Phase::Running { orphaned: true, .. } => {
+                // SAFETY: the registration is gone and the node is in no list: ours to free.
+                unsafe { ((*header.as_ptr()).vtable.free)(header) }
+            }
+            Phase::Running {
+                waiter: Some(thread),
+                ..
+            } => thread.unpark(),
+            _ => {}
+        }
+    }
+}
+
+/// A callback registered with [`CancellationToken::register`](crate::CancellationToken::register).
+///
+/// Dropping it unregisters the callback, as [`unregister`](Self::unregister) does: if the
+/// callback is running on another thread at that moment, the drop waits for it to return,
+/// so that nothing the callback borrows goes away under it. From inside the callback
+/// itself, dropping or unregistering returns at once.
+///
+/// A registration made on a token that was already cancelled (the callback ran inline),
+/// on [`CancellationToken::none`], or on a token that can no longer be cancelled holds
+/// nothing: it is *inert*.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::CancellationTokenSource;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let source = CancellationTokenSource::new();
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let flag = ran.clone();
+/// let mut registration = source.token().register(move |_| flag.store(true, Ordering::SeqCst));
+/// assert!(registration.unregister()); // removed: it will never run
+/// source.cancel();
+/// assert!(!ran.load(Ordering::SeqCst));
+/// ```
+#[must_use = "dropping a registration unregisters its callback"]
+pub struct CancellationRegistration {
+    /// The token's state and the node, or `None` once inert.
+    slot: Option<(Ref, NonNull<CallbackHeader>)>,
+}
+
+// SAFETY: the node owns an `F: Send` callback, and every access to the node goes through
+// the lock of the `Inner` the `Ref` keeps alive.
+unsafe impl Send for CancellationRegistration {}
+// SAFETY: no `&self` method touches the node.
+unsafe impl Sync for CancellationRegistration {}
+
+impl CancellationRegistration {
+    pub(crate) const fn inert() -> Self {
+        CancellationRegistration { slot: None }
+    }
+
+    /// Registers `callback` on `inner`; runs it inline (returning an inert registration)
+    /// if `inner` is already cancelled.
+    pub(crate) fn new<F>(inner: &Ref, callback: F) -> Self
+    where
+        F: FnOnce(&CancelReason) + Send + 'static,
+    {
+        let header = CallbackNode::boxed(callback);
+        {
+            let mut shared = inner.lock();
+            if !inner.is_canceled() {
+                // SAFETY: we hold the lock; the node is fresh and boxed, so it stays put
+                // until `unregister` or `finish` frees it.
+                unsafe { shared.list.push_front(header.as_ptr().cast::<Node>()) };
+                drop(shared);
+                return CancellationRegistration {
+                    slot: Some((inner.clone(), header)),
+                };
+            }
+        }
+        let reason = inner.reason_now();
+        // SAFETY: the node never entered a list; it is ours alone. Free it even if the
+        // callback panics, then let the panic continue to the registering caller.
+        let _free = FreeOnDrop(header);
+        unsafe { CallbackHeader::call(header, &reason) };
+        CancellationRegistration::inert()
+    }
+
+    /// Removes the callback, waiting for it to return if it is running on another
+    /// thread. True iff the callback was removed before it ran and will never run.
+    ///
+    /// From inside the callback itself this returns `false` at once. Afterwards the
+    /// registration is inert (unless called from inside the callback, when the drop
+    /// finishes the job).
+    ///
+    /// # Deadlocks
+    /// Waiting for a callback that waits for something this thread holds deadlocks,
+    /// as with .NET's `Dispose` and C++'s `~stop_callback`.
+    pub fn unregister(&mut self) -> bool {
+        self.remove(true)
+    }
+
+    /// Removes the callback if it has not started; never waits. True iff it was removed
+    /// and will never run. If the callback is running right now, returns `false` and
+    /// leaves the registration as it is (dropping it later waits).
+    pub fn try_unregister(&mut self) -> bool {
+        self.remove(false)
+    }
+
+    /// True while the callback is registered and has not finished running.
+    pub fn is_active(&self) -> bool {
+        match &self.slot {
+            None => false,
+            Some((inner, header)) => {
+                let _shared = inner.lock();
+                // SAFETY: the phase is guarded by the lock we hold.
+                unsafe { (*header.as_ptr()).phase.with(|p| !matches!(*p, Phase::Done)) }
+            }
+        }
+    }
+
+    fn remove(&mut self, wait: bool) -> bool {
+        loop {
+            match self.step(wait) {
+                Outcome::Removed => {
+                    self.release();
+                    return true;
+                }
+                Outcome::Finished => {
+                    self.release();
+                    return false;
+                }
+                Outcome::Inert | Outcome::InsideCallback | Outcome::Busy => return false,
+                // A spurious wake-up just looks again.
+                Outcome::Wait => park(),
+            }
+        }
+    }
+
+    /// One look at the phase, under the lock; unlinks if still linked, and registers
+    /// this thread to be unparked if it is to wait.
+    fn step(&self, wait: bool) -> Outcome {
+        let Some((inner, header)) = &self.slot else {
+            return Outcome::Inert;
+        };
+        let mut shared = inner.lock();
+        // SAFETY: the phase and the node's links are guarded by the lock we hold.
+        unsafe {
+            (*header.as_ptr()).phase.with_mut(|p| match &mut *p {
+                Phase::Linked => {
+                    shared.list.unlink(header.as_ptr().cast::<Node>());
+                    Outcome::Removed
+                }
+                Phase::Done => Outcome::Finished,
+                Phase::Running { runner, .. } if *runner == current_thread().id() => {
+                    Outcome::InsideCallback
+                }
+                Phase::Running { .. } if !wait => Outcome::Busy,
+                Phase::Running { waiter, .. } => {
+                    *waiter = Some(current_thread());
+                    Outcome::Wait
+                }
+            })
+        }
+    }
+
+    /// Dropped from inside its own callback: hand the node to the runner to free.
+    fn orphan_if_inside_callback(&self) -> bool {
+        let Some((inner, header)) = &self.slot else {
+            return false;
+        };
+        let _shared = inner.lock();
+        // SAFETY: the phase is guarded by the lock we hold.
+        unsafe {
+            (*header.as_ptr()).phase.with_mut(|p| match &mut *p {
+                Phase::Running {
+                    runner, orphaned, ..
+                } if *runner == current_thread().id() => {
+                    *orphaned = true;
+                    true
+                }
+                _ => false,
+            })
+        }
+    }
+
+    /// Frees the node (in no list, not running) and drops the reference.
+    fn release(&mut self) {
+        if let Some((_inner, header)) = self.slot.take() {
+            // SAFETY: the node is out of every list and not running: ours alone.
+            unsafe { ((*header.as_ptr()).vtable.free)(header) }
+        }
+    }
+}
+
+struct FreeOnDrop(NonNull<CallbackHeader>);
+
+impl Drop for FreeOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: used only for nodes that never entered a list.
+        unsafe { ((*self.0.as_ptr()).vtable.free)(self.0) }
+    }
+}
+
+impl Drop for CancellationRegistration {
+    fn drop(&mut self) {
+        if self.orphan_if_inside_callback() {
+            // The runner frees the node when the callback returns; only our reference to
+            // the token's state goes now.
+            self.slot = None;
+        } else {
+            self.unregister();
+        }
+    }
+}
+
+enum Outcome {
+    Inert,
+    Removed,
+    Finished,
+    InsideCallback,
+    Busy,
+    Wait,
+}
+
+impl fmt::Debug for CancellationRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancellationRegistration")
+            .field("active", &self.is_active())
+            .finish()
+    }
+}

@@ -1,0 +1,181 @@
+//! `CancellationTokenSource`: the cancelling half.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::time::Duration;
+
+use super::inner::{Inner, Ref};
+use super::reason::CancelReason;
+use super::token::CancellationToken;
+
+/// Cancels its [`CancellationToken`]s. Clones cancel the same tokens.
+///
+/// The capability split of .NET and C++ (`stop_source`/`stop_token`): hand out
+/// [`token()`](Self::token)s to code that should observe, keep the source where the
+/// decision to cancel is made.
+///
+/// When every clone of a source is dropped without cancelling (and no parent or pending
+/// timeout can still cancel it), its tokens report
+/// [`can_be_canceled`](CancellationToken::can_be_canceled) `false`.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::CancellationTokenSource;
+///
+/// let source = CancellationTokenSource::new();
+/// let token = source.token();
+/// assert!(source.cancel());   // the call that cancelled
+/// assert!(!source.cancel());  // later calls change nothing
+/// assert!(token.is_cancellation_requested());
+/// ```
+pub struct CancellationTokenSource {
+    inner: Ref,
+}
+
+impl CancellationTokenSource {
+    /// A new, uncancelled source.
+    pub fn new() -> Self {
+        CancellationTokenSource { inner: Ref::new(0) }
+    }
+
+    /// A source that cancels itself after `delay`, with a timeout reason
+    /// ([`cancel_after`](Self::cancel_after) on a new source).
+    ///
+    /// ```
+    /// # use cancel_token::CancellationTokenSource;
+    /// # use std::time::Duration;
+    /// let token = CancellationTokenSource::with_timeout(Duration::from_millis(5)).token();
+    /// token.wait();
+    /// assert!(token.reason().unwrap().is_timeout());
+    /// ```
+    pub fn with_timeout(delay: Duration) -> Self {
+        let source = Self::new();
+        source.cancel_after(delay);
+        source
+    }
+
+    /// A source cancelled as soon as any of `tokens` is, with that token's reason.
+    ///
+    /// Born cancelled if one already is. Cancelling the new source never touches the
+    /// parents. Parents that can never be cancelled ([`CancellationToken::none`], or
+    /// sourceless) are skipped, so `linked([])` gives a source only its own `cancel`
+    /// can cancel. Dropping the new source and its tokens releases everything it held
+    /// in its parents.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::CancellationTokenSource;
+    /// let user = CancellationTokenSource::new();
+    /// let shutdown = CancellationTokenSource::new();
+    /// let either = CancellationTokenSource::linked([user.token(), shutdown.token()]);
+    /// shutdown.cancel_with("shutting down");
+    /// let reason = either.token().reason().unwrap();
+    /// assert_eq!(reason.downcast_ref::<&str>(), Some(&"shutting down"));
+    /// ```
+    pub fn linked<I>(tokens: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Borrow<CancellationToken>,
+    {
+        let tokens: Vec<I::Item> = tokens.into_iter().collect();
+        let parents: Vec<&Inner> = tokens.iter().filter_map(|t| t.borrow().inner()).collect();
+        CancellationTokenSource {
+            inner: Ref::new_linked(&parents),
+        }
+    }
+
+    /// The one-parent case of `linked`, without collecting into vectors.
+    pub(crate) fn child_of(parent: &CancellationToken) -> Self {
+        let inner = match parent.inner() {
+            Some(parent) => Ref::new_linked(&[parent]),
+            None => Ref::new(0),
+        };
+        CancellationTokenSource { inner }
+    }
+
+    /// A token that observes this source.
+    pub fn token(&self) -> CancellationToken {
+        CancellationToken::from_ref(self.inner.clone())
+    }
+
+    /// Cancels with a plain request. True only for the call that cancelled: later calls,
+    /// and calls made while the cancel is still running callbacks, return false at once.
+    ///
+    /// Before returning, every registered callback has run (LIFO, on this thread), every
+    /// waiting future has been woken, and every linked descendant has been cancelled.
+    ///
+    /// # Panics
+    /// If callbacks panic, every callback still runs, then the first panic is resumed
+    /// here. The token stays cancelled.
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel(CancelReason::requested())
+    }
+
+    /// [`cancel`](Self::cancel) with a reason: any `Send + Sync + 'static` value, which
+    /// observers get back with [`CancelReason::downcast_ref`]. A [`CancelReason`] is
+    /// used as it is.
+    ///
+    /// # Panics
+    /// As for [`cancel`](Self::cancel).
+    pub fn cancel_with<T: std::any::Any + Send + Sync>(&self, reason: T) -> bool {
+        self.inner.cancel(CancelReason::new(reason))
+    }
+
+    /// Cancels with a [timeout reason](CancelReason::is_timeout) once `delay` has passed,
+    /// on the crate's one background timer thread.
+    ///
+    /// The last call wins: a later `cancel_after` replaces the earlier deadline, and a
+    /// delay too large to represent (`Duration::MAX`) means "never" and clears it. No-op
+    /// once cancelled. A pending deadline keeps the token cancellable even after every
+    /// source is dropped, but keeps nothing alive: if every source and token is
+    /// dropped, the deadline is forgotten.
+    ///
+    /// ```
+    /// # use cancel_token::CancellationTokenSource;
+    /// # use std::time::Duration;
+    /// let source = CancellationTokenSource::new();
+    /// source.cancel_after(Duration::from_secs(3600));
+    /// source.cancel_after(Duration::from_millis(1)); // the last call wins
+    /// source.token().wait();
+    /// ```
+    pub fn cancel_after(&self, delay: Duration) {
+        crate::timer::cancel_after(&self.inner, delay);
+    }
+
+    /// True once cancellation was requested (one atomic load).
+    #[inline]
+    pub fn is_cancellation_requested(&self) -> bool {
+        self.inner.is_canceled()
+    }
+}
+
+impl Default for CancellationTokenSource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for CancellationTokenSource {
+    fn clone(&self) -> Self {
+        self.inner.add_source();
+        CancellationTokenSource {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for CancellationTokenSource {
+    fn drop(&mut self) {
+        self.inner.remove_source();
+    }
+}
+
+impl fmt::Debug for CancellationTokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancellationTokenSource")
+            .field("is_cancellation_requested", &self.is_cancellation_requested())
+            .finish()
+    }
+}

@@ -1,0 +1,112 @@
+//! The allocation-free waiter inside every `Canceled` future.
+//!
+//! A waiter is lazy: it touches the list only when first polled, and it checks the
+//! CANCELED bit under the same lock `cancel` sets it under, so no wake-up is lost between
+//! making the future and polling it (invariant 2 in `inner.rs`).
+
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use super::inner::Inner;
+use super::list::{Node, NodeKind};
+use crate::sync::{AtomicBool, Ordering, UnsafeCell};
+
+/// A list node with the waker to call; `#[repr(C)]` with the node first.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct WaitNode {
+    node: Node,
+    /// Guarded by the lock of the list the node is on (invariant 3).
+    waker: UnsafeCell<Option<Waker>>,
+    /// Set, under the lock, when a canceller has unlinked the node and taken the waker;
+    /// after that the canceller never touches the node again.
+    notified: AtomicBool,
+}
+
+impl WaitNode {
+    /// Takes the waker of a node just popped by a canceller, and lets the node go.
+    ///
+    /// # Safety
+    /// `node` is the `node` field of a `WaitNode`, just popped under the lock the caller
+    /// still holds.
+    pub(crate) unsafe fn take_for_wake(node: *const Node) -> Option<Waker> {
+        let this = node.cast::<WaitNode>();
+        // SAFETY: as the caller promised, the lock guarding `waker` is held.
+        let waker = unsafe { (*this).waker.with_mut(|w| (*w).take()) };
+        // Release: pairs with the Acquire load in `Waiter::unregister`, so a waiter that
+        // sees the flag knows we are done with its node and may free it without the lock.
+        // This store is our last access to the node.
+        unsafe { (*this).notified.store(true, Ordering::Release) };
+        waker
+    }
+}
+
+/// The pinned state of a `Canceled` future.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    node: WaitNode,
+    registered: bool,
+    _pinned: PhantomPinned,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Self {
+        Waiter {
+            node: WaitNode {
+                node: Node::new(NodeKind::Waker),
+                waker: UnsafeCell::new(None),
+                notified: AtomicBool::new(false),
+            },
+            registered: false,
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// Ready once `inner` is cancelled; otherwise makes sure `cx`'s waker will be woken.
+    pub(crate) fn poll(self: Pin<&mut Self>, inner: &Inner, cx: &mut Context<'_>) -> Poll<()> {
+        if inner.is_canceled() {
+            return Poll::Ready(());
+        }
+        // SAFETY: we never move out of `this`; the node's address stays fixed.
+        let this = unsafe { self.get_unchecked_mut() };
+        let node = NonNull::from(&this.node);
+        let mut shared = inner.lock();
+        if inner.is_canceled() {
+            return Poll::Ready(());
+        }
+        // SAFETY: the waker is guarded by the lock we hold.
+        unsafe {
+            (*node.as_ptr()).waker.with_mut(|w| match &mut *w {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            });
+        }
+        if !this.registered {
+            // SAFETY: we hold the lock, CANCELED is clear (so the list is live, invariant
+            // 2), and the node is pinned until `unregister` runs from the future's drop.
+            unsafe { shared.list.push_front(node.as_ptr().cast::<Node>()) };
+            this.registered = true;
+        }
+        Poll::Pending
+    }
+
+    /// Takes the node out of `inner`'s list if a canceller has not already.
+    pub(crate) fn unregister(self: Pin<&mut Self>, inner: &Inner) {
+        // SAFETY: we never move out of `this`.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.registered {
+            return;
+        }
+        this.registered = false;
+        // Acquire: pairs with the Release store in `take_for_wake`; once set, no canceller
+        // will touch the node again, so the lock is not needed.
+        if this.node.notified.load(Ordering::Acquire) {
+            return;
+        }
+        let mut shared = inner.lock();
+        // SAFETY: we hold the lock of the list the node was pushed onto.
+        unsafe { shared.list.unlink(&this.node.node) };
+    }
+}
