@@ -54,6 +54,6 @@ mod timer;
 mod token;
 
 pub use token::{
-    CancelReason, CanceledError, Canceled, CanceledOwned, CancellationRegistration,
+    CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
     CancellationToken, CancellationTokenSource, RunUntilCanceled,
 };
