@@ -26,3 +26,24 @@ where
     gate.fetch_add(1, SeqCst);
     handle
 }
+
+/// `loom::model`, failing if loom explored fewer than two interleavings (a model that
+/// sees one schedule proves nothing; see tokio-rs/loom#392). Prints the count.
+pub fn model<F>(f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize as Count, Ordering::Relaxed};
+    let runs = std::sync::Arc::new(Count::new(0));
+    let counted = runs.clone();
+    loom::model(move || {
+        counted.fetch_add(1, Relaxed);
+        f();
+    });
+    let runs = runs.load(Relaxed);
+    println!("explored {runs} interleavings");
+    assert!(
+        runs > 1,
+        "loom explored a single interleaving: the model checks nothing"
+    );
+}

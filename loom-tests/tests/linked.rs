@@ -7,7 +7,7 @@ use loom::sync::Arc;
 
 #[test]
 fn child_drop_vs_parent_cancel() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let parent = CancellationTokenSource::new();
         let child = parent.token().child_source();
         let token = child.token();
@@ -22,7 +22,7 @@ fn child_drop_vs_parent_cancel() {
 
 #[test]
 fn parent_and_direct_cancel_run_child_callback_at_most_once() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let parent = CancellationTokenSource::new();
         let child = parent.token().child_source();
         let runs = Arc::new(AtomicUsize::new(0));
@@ -42,7 +42,7 @@ fn parent_and_direct_cancel_run_child_callback_at_most_once() {
 
 #[test]
 fn concurrent_cancels_one_wins() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let other = source.clone();
         let runs = Arc::new(AtomicUsize::new(0));
@@ -60,7 +60,7 @@ fn concurrent_cancels_one_wins() {
 
 #[test]
 fn last_source_drop_vs_child_creation() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let parent = CancellationTokenSource::new();
         let token = parent.token();
         let creating = loom_tests::spawn(move || {

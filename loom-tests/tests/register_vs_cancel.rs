@@ -8,7 +8,7 @@ use loom::sync::Arc;
 
 #[test]
 fn register_then_cancel_runs_exactly_once() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let token = source.token();
         let runs = Arc::new(AtomicUsize::new(0));
@@ -28,7 +28,7 @@ fn register_then_cancel_runs_exactly_once() {
 
 #[test]
 fn unregister_racing_cancel_is_exclusive() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();

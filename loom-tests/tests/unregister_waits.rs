@@ -9,7 +9,7 @@ use loom::sync::{Arc, Mutex};
 
 #[test]
 fn unregister_waits_for_callback_on_other_thread() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let finished = Arc::new(AtomicBool::new(false));
         let flag = finished.clone();
@@ -29,7 +29,7 @@ fn unregister_waits_for_callback_on_other_thread() {
 
 #[test]
 fn drop_from_inside_own_callback_does_not_wait() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let slot = Arc::new(Mutex::new(None));
         let inside = slot.clone();

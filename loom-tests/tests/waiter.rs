@@ -9,7 +9,7 @@ use cancel_token::CancellationTokenSource;
 
 #[test]
 fn waiter_drop_vs_cancel() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let token = source.token();
         let waiting = loom_tests::spawn(move || {
@@ -25,7 +25,7 @@ fn waiter_drop_vs_cancel() {
 
 #[test]
 fn wake_reaches_the_waiter() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let token = source.token();
         let waiting = loom_tests::spawn(move || {
@@ -39,7 +39,7 @@ fn wake_reaches_the_waiter() {
 
 #[test]
 fn repoll_with_new_waker_vs_cancel() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let source = CancellationTokenSource::new();
         let token = source.token();
         let waiting = loom_tests::spawn(move || {
