@@ -173,7 +173,7 @@ pub(crate) fn cancel_after(inner: &Ref, delay: Duration) {
             },
         );
         state.heap.push(Reverse((deadline, seq, addr)));
-        if earliest.map_or(true, |e| deadline < e) {
+        if earliest.is_none_or(|e| deadline < e) {
             timer.wake.notify_one();
         }
     }

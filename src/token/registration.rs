@@ -146,7 +146,7 @@ impl CallbackHeader {
 /// itself, dropping or unregistering returns at once.
 ///
 /// A registration made on a token that was already cancelled (the callback ran inline),
-/// on [`CancellationToken::none`], or on a token that can no longer be cancelled holds
+/// on [`CancellationToken::none`](crate::CancellationToken::none), or on a token that can no longer be cancelled holds
 /// nothing: it is *inert*.
 ///
 /// # Examples
@@ -201,9 +201,9 @@ impl CancellationRegistration {
             }
         }
         let reason = inner.reason_now();
-        // SAFETY: the node never entered a list; it is ours alone. Free it even if the
-        // callback panics, then let the panic continue to the registering caller.
+        // Free the node even if the callback panics; the panic continues to the caller.
         let _free = FreeOnDrop(header);
+        // SAFETY: the node never entered a list, so it and its callback are ours alone.
         unsafe { CallbackHeader::call(header, &reason) };
         CancellationRegistration::inert()
     }

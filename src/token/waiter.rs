@@ -25,6 +25,12 @@ pub(crate) struct WaitNode {
     notified: AtomicBool,
 }
 
+// SAFETY: the raw pointers in `node` are only followed, and `waker` only touched, under
+// the lock of the token's list (invariant 3); `notified` is atomic; `Waker` is Send + Sync.
+unsafe impl Send for WaitNode {}
+// SAFETY: as above; a shared `&WaitNode` gives access to nothing but under that lock.
+unsafe impl Sync for WaitNode {}
+
 impl WaitNode {
     /// Takes the waker of a node just popped by a canceller, and lets the node go.
     ///
@@ -38,6 +44,7 @@ impl WaitNode {
         // Release: pairs with the Acquire load in `Waiter::unregister`, so a waiter that
         // sees the flag knows we are done with its node and may free it without the lock.
         // This store is our last access to the node.
+        // SAFETY: the node is live until its owner sees this flag (invariant 4).
         unsafe { (*this).notified.store(true, Ordering::Release) };
         waker
     }

@@ -1,0 +1,133 @@
+//! A few screens of the crate doing its job: `cargo run --release --example tour`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cancel_token::{CanceledError, CancellationToken, CancellationTokenSource};
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+/// A worker in the Wind.js style: check between steps, `?` the cancellation upward.
+fn count_slowly(name: &str, token: &CancellationToken) -> Result<u32, CanceledError> {
+    let mut n = 0;
+    loop {
+        token.throw_if_cancellation_requested()?;
+        n += 1;
+        if token.wait_timeout(Duration::from_millis(10)) {
+            println!("   {name}: saw the cancellation after {n} steps");
+        }
+    }
+}
+
+fn main() {
+    section("1. a source cancels, tokens observe");
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    println!(
+        "   before: is_cancellation_requested = {}",
+        token.is_cancellation_requested()
+    );
+    println!("   cancel() -> {} (first call wins)", source.cancel());
+    println!(
+        "   cancel() -> {} (later calls change nothing)",
+        source.cancel()
+    );
+    println!(
+        "   after:  is_cancellation_requested = {}",
+        token.is_cancellation_requested()
+    );
+
+    section("2. callbacks: LIFO, on the cancelling thread, before cancel() returns");
+    let source = CancellationTokenSource::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let registrations: Vec<_> = ["close file", "flush log", "release lock"]
+        .into_iter()
+        .map(|what| {
+            let log = log.clone();
+            source
+                .token()
+                .register(move |_| log.lock().unwrap().push(what))
+        })
+        .collect();
+    let mut skipped = source
+        .token()
+        .register(|_| unreachable!("unregistered first"));
+    println!(
+        "   unregister() -> {} (removed, will never run)",
+        skipped.unregister()
+    );
+    source.cancel();
+    println!("   ran, in order: {:?}", log.lock().unwrap());
+    let late = source
+        .token()
+        .register(|reason| println!("   registered late: ran inline ({reason})"));
+    drop((registrations, late));
+
+    section("3. a tree of linked tokens: cancel flows down, never up");
+    let app = CancellationTokenSource::new();
+    let request = app.token().child_source();
+    let query = request.token().child_source();
+    query.cancel();
+    println!(
+        "   cancel(query): app={} request={} query={}",
+        app.is_cancellation_requested(),
+        request.is_cancellation_requested(),
+        query.is_cancellation_requested()
+    );
+    app.cancel_with("shutting down");
+    let reason = request.token().reason().unwrap();
+    println!("   cancel_with(app): request's reason = {reason}");
+
+    section("4. timeouts on the one timer thread; the last call wins");
+    let source = CancellationTokenSource::new();
+    source.cancel_after(Duration::from_secs(3600));
+    source.cancel_after(Duration::from_millis(30));
+    let started = Instant::now();
+    let worker = {
+        let token = source.token();
+        std::thread::spawn(move || count_slowly("worker", &token))
+    };
+    let err = worker.join().unwrap().unwrap_err();
+    println!(
+        "   worker returned Err({err}) after {} ms; is_timeout = {}",
+        started.elapsed().as_millis(),
+        err.is_timeout()
+    );
+
+    section("5. await cancellation without allocating; make any future cancellable");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let waiter = tokio::spawn(token.clone().canceled_owned());
+        let slow = tokio::time::sleep(Duration::from_secs(3600));
+        let guarded = tokio::spawn(async move { token.run_until_canceled(slow).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        source.cancel_with("user pressed stop");
+        waiter.await.unwrap();
+        println!("   canceled_owned() completed on a tokio worker");
+        println!(
+            "   run_until_canceled(sleep 1h) -> {:?}",
+            guarded.await.unwrap().map(|_| ())
+        );
+    });
+
+    section("6. a token nobody can cancel");
+    let none = CancellationToken::none();
+    println!(
+        "   CancellationToken::none(): can_be_canceled = {}",
+        none.can_be_canceled()
+    );
+    let orphan = CancellationTokenSource::new().token();
+    println!(
+        "   token of a dropped source: can_be_canceled = {}",
+        orphan.can_be_canceled()
+    );
+    println!("\ndone.");
+}
