@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken as TokioToken;
 
 fn is_cancelled(c: &mut Criterion) {
     let mut g = c.benchmark_group("is_cancelled");
-    let ours = CancellationTokenSource::new().token();
+    let source = CancellationTokenSource::new();
+    let ours = source.token();
     let theirs = TokioToken::new();
     let flag = AtomicBool::new(false);
     g.bench_function("AtomicBool (baseline)", |b| {
@@ -73,7 +74,8 @@ fn is_cancelled_under_churn(c: &mut Criterion) {
 
 fn clone_drop(c: &mut Criterion) {
     let mut g = c.benchmark_group("token_clone_drop");
-    let ours = CancellationTokenSource::new().token();
+    let source = CancellationTokenSource::new();
+    let ours = source.token();
     let theirs = TokioToken::new();
     g.bench_function("cancel-token", |b| {
         b.iter(|| drop(black_box(&ours).clone()))
@@ -115,7 +117,8 @@ fn child_create_drop(c: &mut Criterion) {
 fn waiter_create_poll_drop(c: &mut Criterion) {
     let mut g = c.benchmark_group("waiter_create_poll_drop");
     let mut cx = Context::from_waker(Waker::noop());
-    let ours = CancellationTokenSource::new().token();
+    let source = CancellationTokenSource::new();
+    let ours = source.token();
     let theirs = TokioToken::new();
     g.bench_function("cancel-token (canceled)", |b| {
         b.iter(|| {
@@ -134,7 +137,8 @@ fn waiter_create_poll_drop(c: &mut Criterion) {
 
 fn register_unregister(c: &mut Criterion) {
     let mut g = c.benchmark_group("register_unregister");
-    let ours = CancellationTokenSource::new().token();
+    let source = CancellationTokenSource::new(); // kept alive: a sourceless token stores nothing
+    let ours = source.token();
     let captured = Arc::new(AtomicBool::new(false));
     g.bench_function("cancel-token (zero-sized closure)", |b| {
         b.iter(|| drop(black_box(&ours).register(|_| {})))

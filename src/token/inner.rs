@@ -323,15 +323,22 @@ impl Inner {
 
     /// Sets CANCELED with `reason`; false if it was already set. Does not drain.
     pub(crate) fn mark_canceled(&self, reason: &CancelReason) -> bool {
+        self.mark_canceled_has_nodes(reason).is_some()
+    }
+
+    /// Sets CANCELED with `reason`: `None` if it was already set, otherwise whether the
+    /// list has nodes to drain. An empty list stays empty (invariant 2), so the caller
+    /// can skip draining a leaf without taking the lock again.
+    fn mark_canceled_has_nodes(&self, reason: &CancelReason) -> Option<bool> {
         let mut shared = self.lock();
         // Relaxed: CANCELED is only set under this lock (invariant 1).
         if self.state.load(Ordering::Relaxed) & CANCELED != 0 {
-            return false;
+            return None;
         }
         shared.reason = reason.clone();
         // Release: pairs with the Acquire load in `is_canceled`.
         self.state.fetch_or(CANCELED, Ordering::Release);
-        true
+        Some(!shared.list.is_empty())
     }
 
     /// Cancels with `reason`: true for the one call that did it. Every callback, waiter
@@ -376,7 +383,7 @@ impl Inner {
                     unsafe { CallbackHeader::finish(header, current) };
                 }
                 Step::Child(child) => {
-                    if child.mark_canceled(reason) {
+                    if child.mark_canceled_has_nodes(reason) == Some(true) {
                         descendants.push(child);
                     }
                 }
