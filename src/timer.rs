@@ -173,6 +173,7 @@ pub(crate) fn cancel_after(inner: &Ref, delay: Duration) {
             },
         );
         state.heap.push(Reverse((deadline, seq, addr)));
+        state.compact_if_stale();
         if earliest.is_none_or(|e| deadline < e) {
             timer.wake.notify_one();
         }
@@ -182,6 +183,48 @@ pub(crate) fn cancel_after(inner: &Ref, delay: Duration) {
 /// Drops the entry of an `Inner` about to be freed.
 pub(crate) fn forget(inner: NonNull<Inner>) {
     if let Some(timer) = TIMER.get() {
-        timer.lock().entries.remove(&(inner.as_ptr() as usize));
+        let mut state = timer.lock();
+        state.entries.remove(&(inner.as_ptr() as usize));
+        state.compact_if_stale();
+    }
+}
+
+impl State {
+    /// Rebuilds the heap without stale entries once they outnumber the live ones, so
+    /// short-lived sources with long deadlines cannot grow it: amortised O(1) per entry.
+    fn compact_if_stale(&mut self) {
+        if self.heap.len() <= 2 * self.entries.len() + 64 {
+            return;
+        }
+        let entries = &self.entries;
+        let live = std::mem::take(&mut self.heap)
+            .into_iter()
+            .filter(|Reverse((_, seq, addr))| entries.get(addr).is_some_and(|e| e.seq == *seq));
+        self.heap = live.collect();
+    }
+
+    /// Heap entries, live and stale (for tests of the compaction).
+    #[cfg(test)]
+    fn heap_len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CancellationTokenSource;
+
+    #[test]
+    fn forgotten_deadlines_do_not_pile_up_in_the_heap() {
+        for _ in 0..10_000 {
+            drop(CancellationTokenSource::with_timeout(Duration::from_secs(
+                3600,
+            )));
+        }
+        let len = timer().lock().heap_len();
+        // Other tests in this binary may hold a few live entries; 10,000 stale ones must
+        // have been compacted away.
+        assert!(len < 1_000, "timer heap holds {len} entries");
     }
 }

@@ -72,6 +72,10 @@ impl Waiter {
     }
 
     /// Ready once `inner` is cancelled; otherwise makes sure `cx`'s waker will be woken.
+    ///
+    /// Waker clones and drops are user code, so they happen outside the lock
+    /// (invariant 6): a re-poll with the same waker only compares under the lock; a new
+    /// waker is cloned before locking and the old one dropped after unlocking.
     pub(crate) fn poll(self: Pin<&mut Self>, inner: &Inner, cx: &mut Context<'_>) -> Poll<()> {
         if inner.is_canceled() {
             return Poll::Ready(());
@@ -79,23 +83,38 @@ impl Waiter {
         // SAFETY: we never move out of `this`; the node's address stays fixed.
         let this = unsafe { self.get_unchecked_mut() };
         let node = NonNull::from(&this.node);
+        if this.registered {
+            let shared = inner.lock();
+            if inner.is_canceled() {
+                return Poll::Ready(());
+            }
+            // SAFETY: the waker is guarded by the lock we hold (`will_wake` runs no user code).
+            let same = unsafe {
+                (*node.as_ptr())
+                    .waker
+                    .with(|w| (*w).as_ref().is_some_and(|w| w.will_wake(cx.waker())))
+            };
+            drop(shared);
+            if same {
+                return Poll::Pending;
+            }
+        }
+        let fresh = cx.waker().clone();
         let mut shared = inner.lock();
         if inner.is_canceled() {
-            return Poll::Ready(());
+            drop(shared);
+            return Poll::Ready(()); // `fresh` is dropped here, outside the lock.
         }
         // SAFETY: the waker is guarded by the lock we hold.
-        unsafe {
-            (*node.as_ptr()).waker.with_mut(|w| match &mut *w {
-                Some(old) if old.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            });
-        }
+        let old = unsafe { (*node.as_ptr()).waker.with_mut(|w| (*w).replace(fresh)) };
         if !this.registered {
             // SAFETY: we hold the lock, CANCELED is clear (so the list is live, invariant
             // 2), and the node is pinned until `unregister` runs from the future's drop.
             unsafe { shared.list.push_front(node.as_ptr().cast::<Node>()) };
             this.registered = true;
         }
+        drop(shared);
+        drop(old);
         Poll::Pending
     }
 
