@@ -21,6 +21,40 @@ fn child_drop_vs_parent_cancel() {
 }
 
 #[test]
+fn lone_child_source_drop_vs_parent_cancel() {
+    // The child's source is its only reference, so its drop takes the sole-owner fast
+    // path: unlink from the parent, re-check, free — racing the parent's canceller.
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source();
+        let dropping = loom_tests::spawn(move || drop(child));
+        parent.cancel();
+        dropping.join().unwrap();
+    });
+}
+
+#[test]
+fn lone_child_with_registration_on_parent_vs_cancel() {
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let _registration = parent.token().register(move |_| {
+            counted.fetch_add(1, SeqCst);
+        });
+        let child = parent.token().child_source();
+        let grandchild = child.token().child_source();
+        let dropping = loom_tests::spawn(move || {
+            drop(grandchild);
+            drop(child);
+        });
+        parent.cancel();
+        dropping.join().unwrap();
+        assert_eq!(runs.load(SeqCst), 1);
+    });
+}
+
+#[test]
 fn parent_and_direct_cancel_run_child_callback_at_most_once() {
     loom_tests::model(|| {
         let parent = CancellationTokenSource::new();

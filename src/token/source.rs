@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use super::inner::{Inner, Ref};
@@ -30,13 +31,14 @@ use super::token::CancellationToken;
 /// assert!(token.is_cancellation_requested());
 /// ```
 pub struct CancellationTokenSource {
-    inner: Ref,
+    /// Always `Some`; taken only by `drop`, which ends the source with `drop_source`.
+    inner: ManuallyDrop<Ref>,
 }
 
 impl CancellationTokenSource {
     /// A new, uncancelled source.
     pub fn new() -> Self {
-        CancellationTokenSource { inner: Ref::new(0) }
+        CancellationTokenSource::from_ref(Ref::new(0))
     }
 
     /// A source that cancels itself after `delay`, with a timeout reason
@@ -81,9 +83,7 @@ impl CancellationTokenSource {
     {
         let tokens: Vec<I::Item> = tokens.into_iter().collect();
         let parents: Vec<&Inner> = tokens.iter().filter_map(|t| t.borrow().inner()).collect();
-        CancellationTokenSource {
-            inner: Ref::new_linked(&parents),
-        }
+        CancellationTokenSource::from_ref(Ref::new_linked(&parents))
     }
 
     /// The one-parent case of `linked`, without collecting into vectors.
@@ -92,12 +92,18 @@ impl CancellationTokenSource {
             Some(parent) => Ref::new_linked(&[parent]),
             None => Ref::new(0),
         };
-        CancellationTokenSource { inner }
+        CancellationTokenSource::from_ref(inner)
+    }
+
+    fn from_ref(inner: Ref) -> Self {
+        CancellationTokenSource {
+            inner: ManuallyDrop::new(inner),
+        }
     }
 
     /// A token that observes this source.
     pub fn token(&self) -> CancellationToken {
-        CancellationToken::from_ref(self.inner.clone())
+        CancellationToken::from_ref(Ref::clone(&self.inner))
     }
 
     /// Cancels with a plain request. True only for the call that cancelled: later calls,
@@ -160,15 +166,14 @@ impl Default for CancellationTokenSource {
 impl Clone for CancellationTokenSource {
     fn clone(&self) -> Self {
         self.inner.add_source();
-        CancellationTokenSource {
-            inner: self.inner.clone(),
-        }
+        CancellationTokenSource::from_ref(Ref::clone(&self.inner))
     }
 }
 
 impl Drop for CancellationTokenSource {
     fn drop(&mut self) {
-        self.inner.remove_source();
+        // SAFETY: `inner` is not used after this; `drop` runs once.
+        unsafe { ManuallyDrop::take(&mut self.inner) }.drop_source();
     }
 }
 
