@@ -637,11 +637,21 @@ impl WakeBatch {
     }
 
     fn wake_all(&mut self, panic: &mut Option<Box<dyn Any + Send>>) {
-        for slot in &mut self.wakers[..self.len] {
-            if let Some(waker) = slot.take() {
-                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                    panic.get_or_insert(payload);
+        // One `catch_unwind` per batch; after a panicking waker, the loop resumes with
+        // the next one, so a panic loses no wake-up.
+        let mut next = 0;
+        while next < self.len {
+            let woke = panic::catch_unwind(AssertUnwindSafe(|| {
+                while next < self.len {
+                    let waker = self.wakers[next].take();
+                    next += 1;
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
                 }
+            }));
+            if let Err(payload) = woke {
+                panic.get_or_insert(payload);
             }
         }
         self.len = 0;
