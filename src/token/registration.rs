@@ -201,9 +201,10 @@ impl CancellationRegistration {
             }
         }
         let reason = inner.reason_now();
-        // SAFETY: the node never entered a list; it is ours alone. Free it even if the
-        // callback panics, then let the panic continue to the registering caller.
+        // Free the node even if the callback panics, then let the panic continue to the
+        // registering caller.
         let _free = FreeOnDrop(header);
+        // SAFETY: the node never entered a list; it is ours alone.
         unsafe { CallbackHeader::call(header, &reason) };
         CancellationRegistration::inert()
     }

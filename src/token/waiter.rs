@@ -38,6 +38,8 @@ impl WaitNode {
         // Release: pairs with the Acquire load in `Waiter::unregister`, so a waiter that
         // sees the flag knows we are done with its node and may free it without the lock.
         // This store is our last access to the node.
+        // SAFETY: the node is still linked-in memory we may touch: its owner frees it only
+        // after seeing this flag (invariant 4).
         unsafe { (*this).notified.store(true, Ordering::Release) };
         waker
     }
