@@ -237,7 +237,11 @@ impl CancellationRegistration {
             Some((inner, header)) => {
                 let _shared = inner.lock();
                 // SAFETY: the phase is guarded by the lock we hold.
-                unsafe { (*header.as_ptr()).phase.with(|p| !matches!(*p, Phase::Done)) }
+                unsafe {
+                    (*header.as_ptr())
+                        .phase
+                        .with(|p| !matches!(*p, Phase::Done))
+                }
             }
         }
     }
