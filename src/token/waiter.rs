@@ -53,6 +53,17 @@ pub(crate) struct Waiter {
     _pinned: PhantomPinned,
 }
 
+// SAFETY: the node's links and waker are only touched under the lock of the list it
+// was pushed onto (invariant 3 in `inner.rs`), `notified` is atomic, and `registered`
+// is only touched through `Pin<&mut Waiter>`. So the thread that owns the future may be
+// any thread: nothing in a `Waiter` is tied to the thread that made it (a `Waker` is
+// `Send`).
+unsafe impl Send for Waiter {}
+
+// SAFETY: `&Waiter` gives access to nothing (every method takes `Pin<&mut Self>`), so
+// sharing one between threads cannot race.
+unsafe impl Sync for Waiter {}
+
 impl Waiter {
     pub(crate) fn new() -> Self {
         Waiter {
