@@ -86,6 +86,27 @@ fn task_finished_waiter_vs_finish() {
     SEEN.assert_both("waited vs already finished");
 }
 
+/// A `finished()` waiter races a plain task running to its end on another thread.
+/// The task makes its internal "finished" token lazily, for the first waiter, so this
+/// is the race between making it and finishing (the protocol in `task/inner.rs`).
+#[test]
+fn task_lazy_finished_vs_finish() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        let task = Task::new(async { Ok::<_, CanceledError>(1) });
+        let handle = task.handle();
+        let runner = thread::spawn(move || assert_eq!(block_on(task), Ok(1)));
+        let waiter = thread::spawn(move || {
+            let finished_before = handle.is_finished();
+            assert_eq!(block_on(handle.finished()), TaskStatus::Completed);
+            finished_before
+        });
+        runner.join().unwrap();
+        SEEN.hit(waiter.join().unwrap());
+    });
+    SEEN.assert_both("waited vs already finished");
+}
+
 /// Two setters race: exactly one wins, and the status and output match the winner.
 #[test]
 fn task_completion_setters_race() {

@@ -111,7 +111,7 @@ where
         };
         let completion = Completion {
             slot: slot.clone(),
-            finished: inner.finished_token().clone().canceled_owned(),
+            finished: inner.finished_token().canceled_owned(),
         };
         let task = Task::from_inner(completion, inner.clone());
         let source = TaskCompletionSource {
@@ -150,7 +150,7 @@ impl<T, E> TaskCompletionSource<T, E> {
     /// The task's token: cancelled when the task is cancelled (by its handle or its
     /// parent), so the producer can stop early.
     pub fn token(&self) -> CancellationToken {
-        self.inner.token().clone()
+        self.inner.token()
     }
 
     /// A handle to the task this source finishes.

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use super::inner::Inner;
 use super::status::TaskStatus;
 use crate::sync::Arc;
-use crate::{CancelReason, Canceled, CancellationRegistration, CancellationToken};
+use crate::{CancelReason, CanceledOwned, CancellationRegistration, CancellationToken};
 
 /// Observes and cancels a [`Task`](crate::Task) (or a
 /// [`TaskCompletionSource`](crate::TaskCompletionSource)'s task) from anywhere.
@@ -85,17 +85,18 @@ impl TaskHandle {
     /// runs because the task is being cancelled.
     #[inline]
     pub fn is_cancellation_requested(&self) -> bool {
-        self.inner.token().is_cancellation_requested()
+        self.inner.source().is_cancellation_requested()
     }
 
     /// The task's own token.
     pub fn token(&self) -> CancellationToken {
-        self.inner.token().clone()
+        self.inner.token()
     }
 
     /// A future that completes with the final status once the task has one. It does
-    /// not take the task's output, allocates nothing, and completes at once on a
-    /// finished task.
+    /// not take the task's output, and completes at once on a finished task. Waiting
+    /// allocates nothing per waiter: the first waiter or callback of a task makes the
+    /// task's one internal "finished" token, which every later one shares.
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping it only stops waiting.
@@ -113,7 +114,7 @@ impl TaskHandle {
     pub fn finished(&self) -> Finished<'_> {
         Finished {
             inner: &self.inner,
-            canceled: self.inner.finished_token().canceled(),
+            canceled: self.inner.finished_token().canceled_owned(),
         }
     }
 
@@ -183,7 +184,7 @@ impl fmt::Debug for TaskHandle {
 pin_project! {
     /// Future of [`TaskHandle::finished`]: the task's final status, once it has one.
     ///
-    /// It allocates nothing (its wait node lives inside the future).
+    /// Its wait node lives inside the future: waiting allocates nothing per waiter.
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping it only stops waiting.
@@ -191,7 +192,7 @@ pin_project! {
     pub struct Finished<'a> {
         inner: &'a Inner,
         #[pin]
-        canceled: Canceled<'a>,
+        canceled: CanceledOwned,
     }
 }
 

@@ -228,7 +228,7 @@ impl<F> Task<F> {
 
     /// The task's own token (what [`with_token`](Self::with_token) gave the body).
     pub fn token(&self) -> CancellationToken {
-        self.inner.token().clone()
+        self.inner.token()
     }
 }
 
@@ -248,8 +248,9 @@ where
             *this.polled = true;
             // A completion source may have finished the task already; its value wins
             // over a later cancellation (status invariant 1).
-            if !this.inner.status().is_final() && this.inner.token().is_cancellation_requested() {
-                let error = E::from(this.inner.token().canceled_error());
+            let source = this.inner.source();
+            if !this.inner.status().is_final() && source.is_cancellation_requested() {
+                let error = E::from(source.token().canceled_error());
                 let _finish = FinishOnDrop(this.inner, TaskStatus::Canceled);
                 this.future.set(None);
                 return Poll::Ready(Err(error));
