@@ -16,7 +16,8 @@ use loom::sync::Arc;
 use loom::thread;
 use std::sync::atomic::{AtomicUsize as StdCounter, Ordering::Relaxed};
 
-/// Outcome counters that live across loom iterations (std, not modelled).
+/// Outcome counters that live across loom iterations (std, not modelled; Relaxed
+/// because only the model's own thread reads them, after `loom::model` returns).
 struct Seen([StdCounter; 2]);
 
 impl Seen {
@@ -156,6 +157,7 @@ fn task_callback_vs_finish() {
                 let r = ran_on.clone();
                 let registration = handle.on_finished(move |status| {
                     assert_eq!(status, TaskStatus::Canceled);
+                    // Relaxed: pairs with nothing; the joins below order it before the load.
                     calls.fetch_add(1, Ordering::Relaxed);
                     *r.lock().unwrap() = Some(thread::current().id());
                 });

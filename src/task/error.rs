@@ -88,8 +88,9 @@ impl MaybeCanceled for std::io::Error {
     }
 }
 
-/// Implements [`MaybeCanceled`] for an error enum in one line, by naming the variant
-/// (or variants) whose single field holds the cancellation.
+/// Implements [`MaybeCanceled`] for an error enum in one line, by naming the tuple
+/// variant (or variants) whose single field holds the cancellation. (For other shapes,
+/// implement the trait by hand: it is one method.)
 ///
 /// The field may be a [`CanceledError`] or anything else that is `MaybeCanceled`
 /// (an `io::Error`, a boxed error, another enum of yours). The enum must also be
