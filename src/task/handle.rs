@@ -114,18 +114,26 @@ impl TaskHandle {
     pub fn finished(&self) -> Finished<'_> {
         Finished {
             inner: &self.inner,
-            canceled: self.inner.finished_token().canceled_owned(),
+            canceled: None,
         }
     }
 
     /// Blocks this thread until the task has a final status, and returns it.
     pub fn wait(&self) -> TaskStatus {
+        let status = self.status();
+        if status.is_final() {
+            return status;
+        }
         self.inner.finished_token().wait();
         self.status()
     }
 
     /// Blocks until the task has a final status (`Some`) or `timeout` passes (`None`).
     pub fn wait_timeout(&self, timeout: Duration) -> Option<TaskStatus> {
+        let status = self.status();
+        if status.is_final() {
+            return Some(status);
+        }
         self.inner
             .finished_token()
             .wait_timeout(timeout)
@@ -184,15 +192,18 @@ impl fmt::Debug for TaskHandle {
 pin_project! {
     /// Future of [`TaskHandle::finished`]: the task's final status, once it has one.
     ///
-    /// Its wait node lives inside the future: waiting allocates nothing per waiter.
+    /// Its wait node lives inside the future: waiting allocates nothing per waiter. A
+    /// poll that finds the task already final returns at once, touching nothing but
+    /// the status word.
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping it only stops waiting.
     #[must_use = "futures do nothing unless polled"]
     pub struct Finished<'a> {
         inner: &'a Inner,
+        // Made on the first poll that finds the task unfinished.
         #[pin]
-        canceled: CanceledOwned,
+        canceled: Option<CanceledOwned>,
     }
 }
 
@@ -200,8 +211,19 @@ impl Future for Finished<'_> {
     type Output = TaskStatus;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskStatus> {
-        let this = self.project();
-        match this.canceled.poll(cx) {
+        let mut this = self.project();
+        let status = this.inner.status();
+        if status.is_final() {
+            return Poll::Ready(status);
+        }
+        if this.canceled.is_none() {
+            let canceled = this.inner.finished_token().canceled_owned();
+            this.canceled.set(Some(canceled));
+        }
+        let Some(canceled) = this.canceled.as_pin_mut() else {
+            unreachable!("set above");
+        };
+        match canceled.poll(cx) {
             Poll::Ready(()) => {
                 let status = this.inner.status();
                 debug_assert!(status.is_final(), "status invariant 3");

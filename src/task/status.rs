@@ -21,8 +21,9 @@
 //!    again: `finish` is a compare-and-swap from a word with no FINAL bit, and `start`
 //!    only moves `0` to `STARTED`.
 //! 2. Exactly one call of `finish` wins (returns true) per task; only the winner
-//!    publishes the outcome (cancels the task's `finished` source, stores a completion
-//!    source's value). So completion callbacks run once and a value is stored once.
+//!    publishes the outcome (stores a completion source's value, cancels the task's
+//!    `finished` source if one was made — see the protocol in `inner.rs`). So a value
+//!    is stored once and completion callbacks run once.
 //! 3. The winner sets its FINAL bit (Release) *before* it publishes, so whoever sees
 //!    the publication (the `finished` token cancelled) also sees the final status, and
 //!    whoever sees a FINAL bit (Acquire) sees what the winner wrote before `finish`.

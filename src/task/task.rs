@@ -172,7 +172,8 @@ where
 {
     /// [`with_token`](Self::with_token) with a deadline: `timeout` after this call the
     /// task's token is cancelled with a fresh [timeout reason](CancelReason::timeout),
-    /// and the body is dropped at its next poll — it does not have to cooperate.
+    /// and the task wakes, gives the body one last poll (a body ready by then keeps its
+    /// output), and otherwise gives up on it — the body does not have to cooperate.
     ///
     /// The task then ends [`Canceled`](TaskStatus::Canceled) with a
     /// [`CanceledError`](crate::CanceledError) whose reason is this task's own: every
