@@ -901,3 +901,56 @@ fn pinned_local_task_on_futures_executor() {
     assert_eq!(*out.unwrap(), 1);
     assert_eq!(handle.status(), TaskStatus::Completed);
 }
+
+// ---------------------------------------------------------------------------------
+// Wake counts and accessors
+
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn finished_future_is_woken_exactly_once() {
+    let (tcs, task) = TaskCompletionSource::<(), CanceledError>::new();
+    let handle = task.handle();
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut finished = pin!(handle.finished());
+    assert!(finished.as_mut().poll(&mut cx).is_pending());
+    assert!(finished.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(counter.0.load(SeqCst), 0);
+    assert!(tcs.try_set_canceled());
+    assert_eq!(counter.0.load(SeqCst), 1);
+    assert_eq!(
+        finished.as_mut().poll(&mut cx),
+        Poll::Ready(TaskStatus::Canceled)
+    );
+    drop(tcs);
+    assert_eq!(counter.0.load(SeqCst), 1);
+    drop(task);
+}
+
+#[test]
+fn cancelling_a_timeout_task_stops_its_body_too() {
+    within(Duration::from_secs(10), || {
+        let task = Task::with_timeout(&CancellationToken::none(), Duration::from_secs(60), |_| {
+            std::future::pending::<Result<(), CanceledError>>()
+        });
+        let token = task.token();
+        assert_eq!(task.status(), TaskStatus::Created);
+        let handle = task.handle();
+        let runner = thread::spawn(move || block_on(task));
+        thread::sleep(Duration::from_millis(10));
+        assert!(handle.cancel_with("enough"));
+        let err = runner.join().unwrap().unwrap_err();
+        assert!(!err.is_timeout());
+        assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"enough"));
+        assert!(token.is_cancellation_requested());
+        assert_eq!(handle.status(), TaskStatus::Canceled);
+    });
+}
