@@ -50,9 +50,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod sync;
+mod task;
 mod timer;
 mod token;
 
+pub use task::{
+    Completion, Finished, MaybeCanceled, Task, TaskCompletionSource, TaskHandle, TaskStatus,
+    WithTimeout,
+};
 pub use token::{
     CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
     CancellationToken, CancellationTokenSource, RunUntilCanceled,

@@ -1,0 +1,229 @@
+//! `TaskCompletionSource`: a task finished from outside (the .NET promise).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::error::MaybeCanceled;
+use super::handle::TaskHandle;
+use super::inner::{status_of, Inner};
+use super::status::TaskStatus;
+use super::task::Task;
+use crate::sync::{Arc, Mutex};
+use crate::{
+    CancelReason, CanceledError, CanceledOwned, CancellationRegistration, CancellationToken,
+    CancellationTokenSource,
+};
+
+/// The reason a [`TaskCompletionSource`] dropped without being set cancels its task
+/// with (a `&'static str`, see [`CancelReason::downcast_ref`]).
+const DROPPED: &str = "the TaskCompletionSource was dropped without a result";
+
+/// Where the winner of `finish` puts the output (status invariant 2) for the task to
+/// take after `finished` is cancelled (status invariant 3).
+type Slot<T, E> = Mutex<Option<Result<T, E>>>;
+
+/// The producing side of a [`Task`] that no future drives: the .NET
+/// `TaskCompletionSource`, a promise.
+///
+/// [`new`](Self::new) gives the source and its task. The first of
+/// [`try_set_result`](Self::try_set_result), [`try_set_error`](Self::try_set_error) and
+/// [`try_set_canceled`](Self::try_set_canceled) finishes the task — its status turns
+/// final at once, before anyone polls it — and returns true; every later call returns
+/// false and changes nothing. The status follows the same rule as any task: `Ok` ⇒
+/// `Completed`, an error that [is a cancellation](MaybeCanceled) ⇒ `Canceled`, any other
+/// error ⇒ `Faulted`.
+///
+/// Awaiters never hang:
+/// * dropping the source without setting anything ends the task `Canceled`, with a
+///   [`CanceledError`] whose reason is the string
+///   `"the TaskCompletionSource was dropped without a result"`;
+/// * cancelling the task's token ([`TaskHandle::cancel`], or the parent token given to
+///   [`with_token`](Self::with_token)) ends it `Canceled` at once, as
+///   `try_set_canceled_with(reason)` would. The producer can watch
+///   [`token`](Self::token) to stop early.
+///
+/// This is also how a non-cancellable operation becomes a cancellable task (seed 004's
+/// pattern): hand the source to the operation, and cancel the task's token.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{CanceledError, TaskCompletionSource, TaskStatus};
+///
+/// let (source, task) = TaskCompletionSource::<u32, CanceledError>::new();
+/// let handle = task.handle();
+/// std::thread::spawn(move || {
+///     assert!(source.try_set_result(42));
+///     assert!(!source.try_set_canceled()); // the first one wins
+/// });
+/// assert_eq!(futures::executor::block_on(task), Ok(42));
+/// assert_eq!(handle.status(), TaskStatus::Completed);
+/// ```
+pub struct TaskCompletionSource<T, E> {
+    inner: Arc<Inner>,
+    slot: Arc<Slot<T, E>>,
+    /// Finishes the task `Canceled` when its token is cancelled. Dropping it (after the
+    /// task is finished, in `drop`) frees the callback and the `Arc`s it holds.
+    _on_cancel: CancellationRegistration,
+}
+
+impl<T, E> TaskCompletionSource<T, E>
+where
+    T: Send + 'static,
+    E: MaybeCanceled + Send + 'static,
+{
+    /// A completion source and the task it finishes. The task has a token of its own.
+    pub fn new() -> (Self, Task<Completion<T, E>>) {
+        Self::from_source(CancellationTokenSource::new())
+    }
+
+    /// Like [`new`](Self::new), with the task's token linked to `parent`: cancelling
+    /// `parent` cancels the task. Born cancelled if `parent` already is.
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, CancellationTokenSource, TaskCompletionSource, TaskStatus};
+    ///
+    /// let parent = CancellationTokenSource::new();
+    /// let (source, task) = TaskCompletionSource::<(), CanceledError>::with_token(&parent.token());
+    /// parent.cancel();
+    /// assert_eq!(task.status(), TaskStatus::Canceled);
+    /// assert!(!source.try_set_result(()));
+    /// assert!(futures::executor::block_on(task).is_err());
+    /// ```
+    pub fn with_token(parent: &CancellationToken) -> (Self, Task<Completion<T, E>>) {
+        Self::from_source(parent.child_source())
+    }
+
+    fn from_source(cancel: CancellationTokenSource) -> (Self, Task<Completion<T, E>>) {
+        let inner = Arc::new(Inner::new(cancel));
+        let slot: Arc<Slot<T, E>> = Arc::new(Mutex::new(None));
+        let on_cancel = {
+            let (task, slot) = (inner.clone(), slot.clone());
+            // Runs at once if the parent is already cancelled.
+            inner.token().register(move |reason: &CancelReason| {
+                let error = CanceledError::new(reason.clone());
+                set(&task, &slot, Err(E::from(error)));
+            })
+        };
+        let completion = Completion {
+            slot: slot.clone(),
+            finished: inner.finished_token().canceled_owned(),
+        };
+        let task = Task::from_inner(completion, inner.clone());
+        let source = TaskCompletionSource {
+            inner,
+            slot,
+            _on_cancel: on_cancel,
+        };
+        (source, task)
+    }
+
+    /// Finishes the task `Completed` with `value`. False if it already finished.
+    pub fn try_set_result(&self, value: T) -> bool {
+        set(&self.inner, &self.slot, Ok(value))
+    }
+
+    /// Finishes the task with `error`: `Canceled` if `error` is a cancellation,
+    /// `Faulted` otherwise. False if it already finished.
+    pub fn try_set_error(&self, error: E) -> bool {
+        set(&self.inner, &self.slot, Err(error))
+    }
+
+    /// Finishes the task `Canceled` with a plain [`CanceledError`]. False if it already
+    /// finished.
+    pub fn try_set_canceled(&self) -> bool {
+        self.try_set_canceled_with(CancelReason::requested())
+    }
+
+    /// Finishes the task `Canceled` with a [`CanceledError`] carrying `reason`. False
+    /// if it already finished.
+    pub fn try_set_canceled_with(&self, reason: CancelReason) -> bool {
+        self.try_set_error(E::from(CanceledError::new(reason)))
+    }
+}
+
+impl<T, E> TaskCompletionSource<T, E> {
+    /// The task's token: cancelled when the task is cancelled (by its handle or its
+    /// parent), so the producer can stop early.
+    pub fn token(&self) -> CancellationToken {
+        self.inner.token()
+    }
+
+    /// A handle to the task this source finishes.
+    pub fn handle(&self) -> TaskHandle {
+        TaskHandle::new(self.inner.clone())
+    }
+
+    /// True once the task has a final status; `try_set_*` would return false.
+    pub fn is_finished(&self) -> bool {
+        self.inner.status().is_final()
+    }
+}
+
+fn set<T, E: MaybeCanceled>(inner: &Inner, slot: &Slot<T, E>, output: Result<T, E>) -> bool {
+    let status = status_of(&output);
+    let mut output = Some(output);
+    // The value is stored after the status is final and before `finished` is cancelled
+    // (status invariants 2 and 3), so `Completion` finds it; a loser drops its value.
+    inner.finish_with(status, || *slot.lock() = output.take())
+}
+
+impl<T, E> Drop for TaskCompletionSource<T, E> {
+    fn drop(&mut self) {
+        // Nothing is stored: `Completion` reads an empty slot as "dropped" and builds
+        // the error there, where `E: From<CanceledError>` is known (a `Drop` impl
+        // cannot ask for more bounds than the struct has).
+        self.inner.finish(TaskStatus::Canceled);
+    }
+}
+
+impl<T, E> fmt::Debug for TaskCompletionSource<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskCompletionSource")
+            .field("status", &self.inner.status())
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    /// The future inside a [`TaskCompletionSource`]'s task: waits, allocation-free,
+    /// until the source finishes the task, then yields what was set.
+    ///
+    /// # Cancel safety
+    /// Dropping it (with its task) before the source sets anything cancels the task;
+    /// the source's later `try_set_*` calls return false.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Completion<T, E> {
+        slot: Arc<Slot<T, E>>,
+        #[pin]
+        finished: CanceledOwned,
+    }
+}
+
+impl<T, E: MaybeCanceled> Future for Completion<T, E> {
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.finished.poll(cx) {
+            // Status invariant 3: the winner stored before cancelling `finished`. An
+            // empty slot means the source was dropped without a result.
+            Poll::Ready(()) => {
+                Poll::Ready(this.slot.lock().take().unwrap_or_else(|| {
+                    Err(E::from(CanceledError::new(CancelReason::new(DROPPED))))
+                }))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Completion<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion").finish_non_exhaustive()
+    }
+}

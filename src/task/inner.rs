@@ -1,0 +1,126 @@
+//! The state a task shares with its handles: the status word and two token sources.
+
+use super::error::MaybeCanceled;
+use super::status::{StatusWord, TaskStatus};
+use crate::sync::Mutex;
+use crate::{CancellationToken, CancellationTokenSource};
+
+/// Shared by a [`Task`](crate::Task) (or a completion source) and its handles.
+///
+/// * `status` is the status word (see `status.rs`, whose invariants are cited as
+///   "status invariant N").
+/// * `cancel` is the task's own cancellation: `handle.cancel()` cancels it, and for
+///   `Task::with_token` it is a child of the parent token, so the parent's cancellation
+///   reaches the task and everything the task passed its token to — never upward.
+/// * `finished`, made on first demand, is cancelled once the task is final. Waiting
+///   for the end of the task and completion callbacks are therefore the token
+///   machinery's: allocation-free waiting futures, blocking waits, and callbacks that
+///   run at once if already finished and exactly once otherwise. A task nobody waits
+///   on never makes one (it would cost a source: an allocation and a cancel).
+///
+/// # The `finished` protocol
+///
+/// 1. The winner of `finish` sets the final status (status invariant 2), then takes
+///    the `finished` lock, clones the source out if there is one, releases the lock,
+///    and cancels the clone (user callbacks run then, with no lock held).
+/// 2. A waiter takes the lock, and if there is no source yet makes one — cancelled
+///    at once if the status is already final — then takes a token and releases the
+///    lock.
+///
+/// Whichever takes the lock first, the waiter's token gets cancelled: if the waiter
+/// was first, the finisher finds its source and cancels it; if the finisher was first,
+/// its status store happened before its unlock, so the waiter sees the final status
+/// under the lock (Acquire) and makes a cancelled source.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    status: StatusWord,
+    cancel: CancellationTokenSource,
+    finished: Mutex<Option<CancellationTokenSource>>,
+}
+
+impl Inner {
+    pub(crate) fn new(cancel: CancellationTokenSource) -> Self {
+        Inner {
+            status: StatusWord::new(),
+            cancel,
+            finished: Mutex::new(None),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn status(&self) -> TaskStatus {
+        self.status.get()
+    }
+
+    #[inline]
+    pub(crate) fn start(&self) {
+        self.status.start();
+    }
+
+    /// The task's own token.
+    pub(crate) fn token(&self) -> CancellationToken {
+        self.cancel.token()
+    }
+
+    /// The task's own source.
+    pub(crate) fn source(&self) -> &CancellationTokenSource {
+        &self.cancel
+    }
+
+    /// A token cancelled once the task has a final status (protocol step 2).
+    pub(crate) fn finished_token(&self) -> CancellationToken {
+        let mut finished = self.finished.lock();
+        let source = finished.get_or_insert_with(|| {
+            let source = CancellationTokenSource::new();
+            if self.status().is_final() {
+                // Nothing is registered on the new source yet, so no user code runs
+                // under our lock.
+                source.cancel();
+            }
+            source
+        });
+        source.token()
+    }
+
+    /// Finishes the task with status `to`; true iff this call won. The winner runs
+    /// `store` after the status is set and before anyone is told (status invariants
+    /// 2 and 3), then tells waiters and callbacks (protocol step 1).
+    ///
+    /// # Panics
+    /// If a completion callback panics, the panic comes out of here once every
+    /// callback ran (see `CancellationTokenSource::cancel`).
+    pub(crate) fn finish_with(&self, to: TaskStatus, store: impl FnOnce()) -> bool {
+        if !self.status.finish(to) {
+            return false;
+        }
+        store();
+        let finished = self.finished.lock().clone();
+        if let Some(finished) = finished {
+            finished.cancel();
+        }
+        true
+    }
+
+    pub(crate) fn finish(&self, to: TaskStatus) -> bool {
+        self.finish_with(to, || {})
+    }
+}
+
+/// The final status a task with output `output` gets.
+pub(crate) fn status_of<T, E: MaybeCanceled>(output: &Result<T, E>) -> TaskStatus {
+    match output {
+        Ok(_) => TaskStatus::Completed,
+        Err(e) if e.is_canceled() => TaskStatus::Canceled,
+        Err(_) => TaskStatus::Faulted,
+    }
+}
+
+/// Finishes a task with `status` when dropped, so that a panic in between (a body's
+/// `Drop`, say) cannot leave the task unfinished and its awaiters hanging.
+pub(crate) struct FinishOnDrop<'a>(pub(crate) &'a Inner, pub(crate) TaskStatus);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish(self.1);
+    }
+}
