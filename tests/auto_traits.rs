@@ -6,7 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 
 use cancel_token::{
-    CancelReason, CanceledError, Canceled, CanceledOwned, CancellationRegistration,
+    CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
     CancellationToken, CancellationTokenSource, RunUntilCanceled,
 };
 
@@ -67,8 +67,7 @@ fn value_types_are_clone_and_debug() {
 
 #[test]
 fn canceled_error_is_a_std_error() {
-    fn error<T: std::error::Error + Clone + Debug + Display + PartialEq + Send + Sync + 'static>(
-    ) {
+    fn error<T: std::error::Error + Clone + Debug + Display + PartialEq + Send + Sync + 'static>() {
     }
     error::<CanceledError>();
     let io: std::io::Error = CanceledError::default().into();
@@ -101,8 +100,14 @@ fn probe_macro_tells_send_sync_apart() {
             (raw *const Node in list::Links inside the pinned Waiter), so \
             tokio::spawn(token.canceled_owned()) does not compile"]
 fn futures_are_send_and_sync() {
-    assert!(is_send_sync!(Canceled<'static>), "Canceled<'_> is not Send + Sync");
-    assert!(is_send_sync!(CanceledOwned), "CanceledOwned is not Send + Sync");
+    assert!(
+        is_send_sync!(Canceled<'static>),
+        "Canceled<'_> is not Send + Sync"
+    );
+    assert!(
+        is_send_sync!(CanceledOwned),
+        "CanceledOwned is not Send + Sync"
+    );
     assert!(
         is_send_sync!(RunUntilCanceled<'static, std::future::Ready<u8>>),
         "RunUntilCanceled<'_, F: Send + Sync> is not Send + Sync"
