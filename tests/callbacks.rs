@@ -44,7 +44,11 @@ fn already_cancelled_runs_inline_on_the_registering_thread() {
         assert_eq!(reason.downcast_ref::<u8>(), Some(&9));
         *seen.lock().unwrap() = Some(thread::current().id());
     });
-    assert_eq!(*ran_on.lock().unwrap(), Some(me), "ran before register returned");
+    assert_eq!(
+        *ran_on.lock().unwrap(),
+        Some(me),
+        "ran before register returned"
+    );
     assert!(!registration.is_active(), "inert");
     assert!(!registration.unregister());
     assert!(!registration.try_unregister());
@@ -128,9 +132,16 @@ fn unregister_before_cancel_removes_and_drops_the_callback() {
     assert!(registration.is_active());
     assert_eq!(Arc::strong_count(&n), 2);
     assert!(registration.unregister());
-    assert_eq!(Arc::strong_count(&n), 1, "the closure is dropped by unregister");
+    assert_eq!(
+        Arc::strong_count(&n),
+        1,
+        "the closure is dropped by unregister"
+    );
     assert!(!registration.is_active());
-    assert!(!registration.unregister(), "only the first unregister removes it");
+    assert!(
+        !registration.unregister(),
+        "only the first unregister removes it"
+    );
     source.cancel();
     assert_eq!(n.load(SeqCst), 0);
 }
@@ -217,7 +228,10 @@ fn callback_may_unregister_another_pending_callback() {
             rm.store(victim.unregister(), SeqCst);
         });
         source.cancel();
-        assert!(removed.load(SeqCst), "unregister of a pending callback returns true");
+        assert!(
+            removed.load(SeqCst),
+            "unregister of a pending callback returns true"
+        );
         assert_eq!(victim_runs.load(SeqCst), 0);
     });
 }
@@ -279,7 +293,10 @@ fn unregister_from_inside_its_own_callback_returns_false_at_once() {
         assert!(active, "running, not finished: still active");
         assert!(!tried);
         assert!(!unregistered);
-        assert!(took < Duration::from_secs(1), "returned at once, took {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "returned at once, took {took:?}"
+        );
     });
 }
 
@@ -347,7 +364,10 @@ fn dropping_a_registration_on_another_thread_waits_for_the_running_callback() {
         let canceller = thread::spawn(move || source.cancel());
         started_rx.recv().unwrap();
         drop(registration);
-        assert!(finished.load(SeqCst), "drop returned while the callback was running");
+        assert!(
+            finished.load(SeqCst),
+            "drop returned while the callback was running"
+        );
         canceller.join().unwrap();
     });
 }
@@ -369,7 +389,10 @@ fn try_unregister_does_not_wait_for_a_running_callback() {
         started_rx.recv().unwrap();
         let start = Instant::now();
         assert!(!registration.try_unregister(), "running: cannot be removed");
-        assert!(start.elapsed() < Duration::from_secs(1), "try_unregister waited");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "try_unregister waited"
+        );
         assert!(registration.is_active(), "still running");
         assert!(!finished.load(SeqCst));
         release_tx.send(()).unwrap();
@@ -397,7 +420,11 @@ fn callback_may_cancel_its_own_source_and_others() {
         });
         assert!(source.cancel());
         assert_eq!(*results.lock().unwrap(), Some((false, false, true)));
-        assert_eq!(other_runs.load(SeqCst), 1, "ran before the outer cancel returned");
+        assert_eq!(
+            other_runs.load(SeqCst),
+            1,
+            "ran before the outer cancel returned"
+        );
         assert!(other.is_cancellation_requested());
         assert!(source.token().reason().unwrap().is_requested());
     });
@@ -412,7 +439,10 @@ fn child_callback_may_cancel_the_parent_without_effect_on_the_running_cancel() {
         let parent_runs = counter();
         let _pr = parent.token().register(count(&parent_runs));
         let _cr = child.token().register(move |_| {
-            assert!(p.cancel(), "cancelling the parent from the child's callback");
+            assert!(
+                p.cancel(),
+                "cancelling the parent from the child's callback"
+            );
         });
         assert!(child.cancel());
         assert!(parent.is_cancellation_requested());
@@ -473,7 +503,9 @@ fn register_while_another_thread_cancels_runs_exactly_once() {
         let n = counter();
         let (t, n2) = (token.clone(), n.clone());
         let registerer = thread::spawn(move || {
-            (0..2000).map(|_| t.register(count(&n2))).collect::<Vec<_>>()
+            (0..2000)
+                .map(|_| t.register(count(&n2)))
+                .collect::<Vec<_>>()
         });
         thread::sleep(Duration::from_micros(200));
         source.cancel();
@@ -566,7 +598,9 @@ fn timer_thread_survives_a_panicking_callback() {
         doomed.cancel_after(Duration::from_millis(1));
         assert!(token.wait_timeout(Duration::from_secs(10)));
         assert!(token.reason().unwrap().is_timeout());
-        assert!(common::eventually(Duration::from_secs(5), || n.load(SeqCst) == 2));
+        assert!(common::eventually(Duration::from_secs(5), || n
+            .load(SeqCst)
+            == 2));
 
         // The timer still works afterwards.
         for _ in 0..3 {
