@@ -1,0 +1,480 @@
+//! The futures: `canceled()`, `canceled_owned()` and `run_until_canceled()` on tokio,
+//! `futures::executor` and plain threads, with exact wake counts.
+
+mod common;
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::Duration;
+
+use cancel_token::{CancellationToken, CancellationTokenSource};
+use common::{within, CountingWaker, LIMIT};
+
+fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    future.poll(&mut Context::from_waker(waker))
+}
+
+fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn canceled_on_tokio_multi_thread() {
+    within(LIMIT, || {
+        let rt = multi_thread_runtime();
+        rt.block_on(async {
+            let source = CancellationTokenSource::new();
+            let token = source.token();
+            let canceller = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                assert!(source.cancel());
+            });
+            token.canceled().await;
+            assert!(token.is_cancellation_requested());
+            token.cancelled().await; // completes at once now
+            token.clone().canceled_owned().await;
+            token.clone().cancelled_owned().await;
+            canceller.await.unwrap();
+        });
+    });
+}
+
+#[test]
+fn canceled_owned_in_tokio_select_and_timeout() {
+    within(LIMIT, || {
+        let rt = multi_thread_runtime();
+        rt.block_on(async {
+            let source = CancellationTokenSource::new();
+            let token = source.token();
+            let timed_out =
+                tokio::time::timeout(Duration::from_millis(20), token.clone().canceled_owned())
+                    .await;
+            assert!(timed_out.is_err(), "not cancelled yet");
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let canceller = tokio::spawn(async move {
+                rx.await.unwrap();
+                source.cancel_with("go");
+            });
+            let owned = token.clone().canceled_owned();
+            tx.send(()).unwrap();
+            tokio::select! {
+                () = owned => {}
+                () = tokio::time::sleep(Duration::from_secs(10)) => panic!("never woken"),
+            }
+            assert_eq!(token.reason().unwrap().downcast_ref::<&str>(), Some(&"go"));
+            canceller.await.unwrap();
+        });
+    });
+}
+
+#[test]
+fn many_waiters_in_tokio_tasks_are_all_woken() {
+    within(LIMIT, || {
+        let rt = multi_thread_runtime();
+        let source = CancellationTokenSource::new();
+        let woken = Arc::new(AtomicUsize::new(0));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        // Each waiter runs on a blocking thread of the runtime (the futures are not Send,
+        // so they cannot be spawned as tasks; see auto_traits.rs).
+        let handles: Vec<_> = (0..64)
+            .map(|_| {
+                let token = source.token();
+                let (woken, ready) = (woken.clone(), ready_tx.clone());
+                let handle = rt.handle().clone();
+                rt.spawn_blocking(move || {
+                    handle.block_on(async {
+                        let mut fut = pin!(token.canceled());
+                        let first = futures::poll!(fut.as_mut());
+                        ready.send(()).unwrap();
+                        if first.is_pending() {
+                            fut.await;
+                        }
+                        woken.fetch_add(1, SeqCst);
+                    })
+                })
+            })
+            .collect();
+        for _ in 0..64 {
+            ready_rx.recv().unwrap();
+        }
+        assert_eq!(woken.load(SeqCst), 0);
+        source.cancel();
+        rt.block_on(async {
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+        assert_eq!(woken.load(SeqCst), 64);
+    });
+}
+
+#[test]
+fn canceled_with_futures_executor() {
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let canceller = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            source.cancel();
+        });
+        futures::executor::block_on(token.canceled());
+        assert!(token.is_cancellation_requested());
+        futures::executor::block_on(token.clone().canceled_owned());
+        canceller.join().unwrap();
+    });
+}
+
+#[test]
+fn canceled_on_many_plain_threads() {
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let threads: Vec<_> = (0..32)
+            .map(|i| {
+                let token = source.token();
+                thread::spawn(move || {
+                    if i % 2 == 0 {
+                        futures::executor::block_on(token.canceled());
+                    } else {
+                        futures::executor::block_on(token.canceled_owned());
+                    }
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(20));
+        source.cancel();
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn counting_waker_is_woken_exactly_once() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let (counter, waker) = CountingWaker::new();
+    let mut fut = pin!(token.canceled());
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    assert!(poll_once(fut.as_mut(), &waker.clone()).is_pending());
+    assert_eq!(counter.wakes(), 0);
+    source.cancel();
+    assert_eq!(counter.wakes(), 1, "one wake, however often it was polled");
+    assert!(poll_once(fut.as_mut(), &waker).is_ready());
+    assert!(poll_once(fut.as_mut(), &waker).is_ready(), "stays ready");
+    assert!(!source.cancel());
+    assert_eq!(counter.wakes(), 1);
+}
+
+#[test]
+fn canceled_owned_counts_like_canceled() {
+    let source = CancellationTokenSource::new();
+    let (counter, waker) = CountingWaker::new();
+    let mut fut = pin!(source.token().canceled_owned());
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    source.cancel();
+    assert_eq!(counter.wakes(), 1);
+    assert!(poll_once(fut.as_mut(), &waker).is_ready());
+}
+
+#[test]
+fn only_the_newest_waker_is_woken_and_the_old_one_released() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let (old, old_waker) = CountingWaker::new();
+    let (new, new_waker) = CountingWaker::new();
+    let mut fut = pin!(token.canceled());
+    assert!(poll_once(fut.as_mut(), &old_waker).is_pending());
+    assert!(Arc::strong_count(&old) >= 3, "the future holds a clone");
+    assert!(poll_once(fut.as_mut(), &new_waker).is_pending());
+    assert_eq!(Arc::strong_count(&old), 2, "replaced waker released");
+    source.cancel();
+    assert_eq!(old.wakes(), 0);
+    assert_eq!(new.wakes(), 1);
+    drop(fut);
+    assert_eq!(Arc::strong_count(&new), 2, "woken waker released");
+}
+
+#[test]
+fn future_dropped_before_cancel_is_never_woken() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let (counter, waker) = CountingWaker::new();
+    {
+        let mut fut = Box::pin(token.canceled());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        let mut owned = Box::pin(token.clone().canceled_owned());
+        assert!(poll_once(owned.as_mut(), &waker).is_pending());
+    }
+    assert_eq!(
+        Arc::strong_count(&counter),
+        2,
+        "dropped futures let go of the waker"
+    );
+    source.cancel();
+    assert_eq!(counter.wakes(), 0);
+}
+
+#[test]
+fn future_dropped_after_cancel_before_repoll_is_fine() {
+    let source = CancellationTokenSource::new();
+    let (counter, waker) = CountingWaker::new();
+    let token = source.token();
+    let mut fut = Box::pin(token.canceled());
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    source.cancel();
+    drop(fut);
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(Arc::strong_count(&counter), 2);
+}
+
+#[test]
+fn never_polled_future_costs_nothing_and_sees_cancel_later() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let (counter, waker) = CountingWaker::new();
+    let mut fut = pin!(token.canceled());
+    source.cancel(); // before the first poll: no wake-up to lose
+    assert_eq!(counter.wakes(), 0);
+    assert!(poll_once(fut.as_mut(), &waker).is_ready());
+    drop(CancellationTokenSource::new().token().canceled()); // never polled, dropped
+}
+
+#[test]
+fn no_lost_wakeup_between_creation_and_first_poll() {
+    within(LIMIT, || {
+        for _ in 0..2_000 {
+            let source = CancellationTokenSource::new();
+            let token = source.token();
+            let (counter, waker) = CountingWaker::new();
+            let mut fut = Box::pin(token.canceled());
+            let canceller = thread::spawn(move || source.cancel());
+            let first = poll_once(fut.as_mut(), &waker);
+            assert!(canceller.join().unwrap());
+            if first.is_pending() {
+                assert_eq!(counter.wakes(), 1, "pending first poll, then never woken");
+            } else {
+                assert_eq!(counter.wakes(), 0);
+            }
+            assert!(poll_once(fut.as_mut(), &waker).is_ready());
+        }
+    });
+}
+
+#[test]
+fn canceled_on_none_stays_pending_and_is_never_woken() {
+    let token = CancellationToken::none();
+    let (counter, waker) = CountingWaker::new();
+    let mut fut = pin!(token.canceled());
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    let mut owned = pin!(CancellationToken::none().canceled_owned());
+    assert!(poll_once(owned.as_mut(), &waker).is_pending());
+    assert_eq!(counter.wakes(), 0);
+}
+
+#[test]
+fn run_until_canceled_never_polls_when_already_cancelled() {
+    let source = CancellationTokenSource::new();
+    source.cancel_with(3_u8);
+    let token = source.token();
+    let polls = AtomicUsize::new(0);
+    let inner = std::future::poll_fn(|_| {
+        polls.fetch_add(1, SeqCst);
+        Poll::Ready(1)
+    });
+    let result = futures::executor::block_on(token.run_until_canceled(inner));
+    let err = result.unwrap_err();
+    assert_eq!(polls.load(SeqCst), 0, "the inner future was polled");
+    assert_eq!(err.reason().downcast_ref::<u8>(), Some(&3));
+}
+
+#[test]
+fn run_until_canceled_returns_the_output_when_not_cancelled() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    assert_eq!(
+        futures::executor::block_on(token.run_until_canceled(async { 5 })),
+        Ok(5)
+    );
+    let none = CancellationToken::none();
+    assert_eq!(
+        futures::executor::block_on(none.run_until_canceled(async { "x" })),
+        Ok("x")
+    );
+}
+
+#[test]
+fn run_until_canceled_stops_a_pending_future_and_drops_it() {
+    within(LIMIT, || {
+        struct DropCounter(Arc<AtomicUsize>);
+        impl Drop for DropCounter {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = DropCounter(drops.clone());
+        let canceller = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            source.cancel_after(Duration::ZERO);
+        });
+        let result = futures::executor::block_on(async {
+            let inner = async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            };
+            token.run_until_canceled(inner).await
+        });
+        let err = result.unwrap_err();
+        assert!(err.is_timeout());
+        assert_eq!(drops.load(SeqCst), 1, "the inner future was dropped");
+        canceller.join().unwrap();
+    });
+}
+
+#[test]
+fn run_until_canceled_wakes_on_cancel_with_counting_waker() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let (counter, waker) = CountingWaker::new();
+    let mut fut = pin!(token.run_until_canceled(std::future::pending::<u8>()));
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    source.cancel();
+    assert_eq!(counter.wakes(), 1);
+    assert!(matches!(
+        poll_once(fut.as_mut(), &waker),
+        Poll::Ready(Err(_))
+    ));
+}
+
+fn many_waiters_each_woken_once(n: usize) {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let wakers: Vec<_> = (0..n).map(|_| CountingWaker::new()).collect();
+    let mut futures: Vec<_> = (0..n).map(|_| Some(Box::pin(token.canceled()))).collect();
+    for (fut, (_, waker)) in futures.iter_mut().zip(&wakers) {
+        assert!(poll_once(fut.as_mut().unwrap().as_mut(), waker).is_pending());
+    }
+    // Drop every third one: those must not be woken.
+    for fut in futures.iter_mut().step_by(3) {
+        *fut = None;
+    }
+    source.cancel();
+    for (i, (counter, _)) in wakers.iter().enumerate() {
+        let expected = usize::from(i % 3 != 0);
+        assert_eq!(counter.wakes(), expected, "waiter {i}");
+    }
+    for (fut, (_, waker)) in futures.iter_mut().zip(&wakers) {
+        if let Some(fut) = fut {
+            assert!(poll_once(fut.as_mut(), waker).is_ready());
+        }
+    }
+}
+
+#[test]
+fn sixty_four_waiters_all_woken_exactly_once() {
+    many_waiters_each_woken_once(64);
+}
+
+#[test]
+fn four_thousand_waiters_all_woken_exactly_once() {
+    many_waiters_each_woken_once(4096);
+}
+
+#[test]
+fn four_thousand_waiters_joined_on_tokio() {
+    within(LIMIT, || {
+        let rt = multi_thread_runtime();
+        rt.block_on(async {
+            let source = CancellationTokenSource::new();
+            let tokens: Vec<_> = (0..4096).map(|_| source.token()).collect();
+            let all = futures::future::join_all(tokens.iter().map(|t| t.canceled()));
+            let canceller = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                source.cancel();
+            });
+            all.await;
+            canceller.await.unwrap();
+        });
+    });
+}
+
+#[test]
+fn waiters_on_a_child_are_woken_by_the_parent() {
+    let parent = CancellationTokenSource::new();
+    let child = parent.token().child_source().token();
+    let (counter, waker) = CountingWaker::new();
+    let mut fut = pin!(child.canceled());
+    assert!(poll_once(fut.as_mut(), &waker).is_pending());
+    parent.cancel();
+    assert_eq!(counter.wakes(), 1);
+    assert!(poll_once(fut.as_mut(), &waker).is_ready());
+}
+
+/// A waker whose last drop (or clone) touches the token it waits on, as a task that owns
+/// the token does when the executor drops it. User code must not run under the lock.
+struct ReentrantWaker {
+    token: CancellationToken,
+}
+
+impl Wake for ReentrantWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for ReentrantWaker {
+    fn drop(&mut self) {
+        // Takes the token's lock (registers a child link on it).
+        drop(self.token.child_source());
+    }
+}
+
+#[test]
+#[ignore = "BUG: Waiter::poll replaces (drops) the old waker while holding the token's \
+            lock; a waker whose drop touches the token deadlocks"]
+fn replacing_a_waker_does_not_drop_the_old_one_under_the_lock() {
+    within(Duration::from_secs(5), || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let reentrant = Waker::from(Arc::new(ReentrantWaker {
+            token: token.clone(),
+        }));
+        let mut fut = Box::pin(token.canceled());
+        assert!(poll_once(fut.as_mut(), &reentrant).is_pending());
+        drop(reentrant); // the future now holds the only reference
+        let (_, other) = CountingWaker::new();
+        assert!(poll_once(fut.as_mut(), &other).is_pending()); // deadlocks here
+        source.cancel();
+    });
+}
+
+#[test]
+fn a_waker_whose_drop_touches_the_token_is_fine_when_woken_or_dropped() {
+    within(Duration::from_secs(5), || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let reentrant = Waker::from(Arc::new(ReentrantWaker {
+            token: token.clone(),
+        }));
+        let mut fut = Box::pin(token.canceled());
+        assert!(poll_once(fut.as_mut(), &reentrant).is_pending());
+        drop(reentrant);
+        source.cancel(); // wakes (and drops) it outside the lock
+        let mut fut2 = Box::pin(token.canceled());
+        let reentrant = Waker::from(Arc::new(ReentrantWaker {
+            token: CancellationTokenSource::new().token(),
+        }));
+        assert!(poll_once(fut2.as_mut(), &reentrant).is_ready());
+        drop(fut);
+    });
+}
