@@ -200,8 +200,8 @@ fn only_the_newest_waker_is_woken_and_the_old_one_released() {
     source.cancel();
     assert_eq!(old.wakes(), 0);
     assert_eq!(new.wakes(), 1);
-    drop(fut);
     assert_eq!(Arc::strong_count(&new), 2, "woken waker released");
+    assert!(poll_once(fut.as_mut(), &new_waker).is_ready());
 }
 
 #[test]
