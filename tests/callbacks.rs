@@ -642,6 +642,47 @@ fn unregistering_a_callback_running_further_up_this_thread_returns_at_once() {
 }
 
 #[test]
+fn unregister_waits_for_a_running_callback_that_panics() {
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let (started_tx, started_rx) = mpsc::channel();
+        let mut registration = source.token().register(move |_| {
+            started_tx.send(()).unwrap();
+            thread::sleep(Duration::from_millis(30));
+            panic!("slow boom");
+        });
+        let canceller = thread::spawn(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(|| source.cancel()));
+            (result.is_err(), source.is_cancellation_requested())
+        });
+        started_rx.recv().unwrap();
+        assert!(!registration.unregister(), "it ran (and panicked)");
+        assert!(!registration.is_active());
+        assert_eq!(canceller.join().unwrap(), (true, true));
+    });
+}
+
+#[test]
+fn panicking_callback_does_not_stop_waiters_or_children() {
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let child = token.child_source();
+        let (wakes, waker) = common::CountingWaker::new();
+        let mut waiting = Box::pin(child.token().canceled_owned());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::future::Future::poll(waiting.as_mut(), &mut cx).is_pending());
+        let _boom = token.register(|_| panic!("boom before the child"));
+        let n = counter();
+        let _child_callback = child.token().register(count(&n));
+        assert!(panic::catch_unwind(AssertUnwindSafe(|| source.cancel())).is_err());
+        assert!(child.is_cancellation_requested());
+        assert_eq!(n.load(SeqCst), 1);
+        assert_eq!(wakes.wakes(), 1);
+    });
+}
+
+#[test]
 fn none_token_registration_is_inert() {
     let n = counter();
     let mut registration = CancellationToken::none().register(count(&n));

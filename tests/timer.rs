@@ -142,6 +142,21 @@ fn many_reschedules_the_last_one_wins() {
 }
 
 #[test]
+fn a_huge_deadline_does_not_stall_the_timer() {
+    within(LIMIT, || {
+        let far = CancellationTokenSource::new();
+        far.cancel_after(Duration::from_secs(1 << 40));
+        let far_token = far.token();
+        drop(far);
+        assert!(far_token.can_be_canceled(), "the far deadline still counts");
+        thread::sleep(Duration::from_millis(20)); // let the timer go to sleep on it
+        let near = CancellationTokenSource::with_timeout(Duration::from_millis(10));
+        assert!(near.token().wait_timeout(FIRES_WITHIN));
+        assert!(!far_token.is_cancellation_requested());
+    });
+}
+
+#[test]
 fn cancel_after_is_a_no_op_once_cancelled() {
     within(LIMIT, || {
         let source = CancellationTokenSource::new();

@@ -489,3 +489,29 @@ fn debug_output_does_not_panic() {
     assert!(format!("{registration:?}").contains("false"));
     assert!(!format!("{:?}", token.canceled()).is_empty());
 }
+
+#[test]
+fn wait_timeout_with_a_huge_but_representable_timeout_waits_for_the_cancel() {
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let waiter = std::thread::spawn(move || token.wait_timeout(Duration::from_secs(1 << 40)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!waiter.is_finished());
+        source.cancel();
+        assert!(waiter.join().unwrap());
+    });
+}
+
+#[test]
+fn linked_skips_parents_that_can_never_cancel() {
+    let sourceless = CancellationTokenSource::new().token();
+    let live = CancellationTokenSource::new();
+    let child =
+        CancellationTokenSource::linked([sourceless, live.token(), CancellationToken::none()]);
+    let token = child.token();
+    drop(child);
+    assert!(token.can_be_canceled(), "the live parent can cancel it");
+    drop(live);
+    assert!(!token.can_be_canceled());
+}
