@@ -14,6 +14,34 @@ use std::time::Duration;
 use cancel_token::{CancellationToken, CancellationTokenSource};
 use common::{within, CountingWaker, LIMIT};
 
+/// Counts the allocations each thread makes, to check that waiting allocates nothing.
+struct CountingAllocations;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards to `System` unchanged; the bookkeeping allocates nothing.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocations {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocations = CountingAllocations;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(std::cell::Cell::get)
+}
+
 fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
     future.poll(&mut Context::from_waker(waker))
 }
@@ -477,4 +505,37 @@ fn a_waker_whose_drop_touches_the_token_is_fine_when_woken_or_dropped() {
         assert!(poll_once(fut2.as_mut(), &reentrant).is_ready());
         drop(fut);
     });
+}
+
+#[test]
+fn waiting_allocates_nothing() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let (counter, waker) = CountingWaker::new();
+    let (_, other_waker) = CountingWaker::new();
+    let before = allocations();
+    {
+        let mut a = pin!(token.canceled());
+        let mut b = pin!(token.clone().canceled_owned());
+        let mut c = pin!(token.run_until_canceled(std::future::pending::<()>()));
+        for _ in 0..3 {
+            assert!(poll_once(a.as_mut(), &waker).is_pending());
+            assert!(poll_once(b.as_mut(), &waker).is_pending());
+            assert!(poll_once(c.as_mut(), &waker).is_pending());
+        }
+        assert!(poll_once(a.as_mut(), &other_waker).is_pending());
+        assert_eq!(allocations() - before, 0, "polling a waiter allocated");
+        source.cancel();
+        assert!(poll_once(a.as_mut(), &waker).is_ready());
+        assert!(poll_once(b.as_mut(), &waker).is_ready());
+        assert!(poll_once(c.as_mut(), &waker).is_ready());
+    }
+    assert_eq!(
+        counter.wakes(),
+        2,
+        "b and c were woken; a had another waker"
+    );
+    // A CanceledError is built on the way out of c: that may allocate nothing either,
+    // as a plain request carries no payload.
+    assert_eq!(allocations() - before, 0, "cancelling and waking allocated");
 }
