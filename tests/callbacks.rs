@@ -338,13 +338,15 @@ fn unregister_from_another_thread_waits_for_the_running_callback() {
         });
         let canceller = thread::spawn(move || source.cancel());
         started_rx.recv().unwrap();
-        let start = Instant::now();
+        assert!(
+            !finished.load(SeqCst),
+            "the callback sleeps ~50 ms after starting"
+        );
         assert!(!registration.unregister(), "it ran, so it was not removed");
         assert!(
             finished.load(SeqCst),
             "unregister returned while the callback was still running"
         );
-        assert!(start.elapsed() >= Duration::from_millis(30));
         assert!(canceller.join().unwrap());
     });
 }

@@ -486,6 +486,39 @@ fn replacing_a_waker_does_not_drop_the_old_one_under_the_lock() {
     });
 }
 
+/// A raw waker whose `clone` touches the token it waits on (as a waker that logs its
+/// task's state might). `data` points to a leaked `CancellationToken`.
+static REENTRANT_CLONE: std::task::RawWakerVTable =
+    std::task::RawWakerVTable::new(reentrant_clone, noop, noop, noop);
+
+unsafe fn reentrant_clone(data: *const ()) -> std::task::RawWaker {
+    // SAFETY: `data` is the leaked, never freed token made in the test below.
+    let token = unsafe { &*data.cast::<CancellationToken>() };
+    drop(token.child_source()); // takes the token's lock
+    std::task::RawWaker::new(data, &REENTRANT_CLONE)
+}
+
+unsafe fn noop(_: *const ()) {}
+
+#[test]
+#[ignore = "BUG: Waiter::poll clones the waker (cx.waker().clone()) while holding the \
+            token's lock; a waker whose clone touches the token deadlocks"]
+fn the_waker_is_not_cloned_under_the_lock() {
+    within(Duration::from_secs(5), || {
+        let source = CancellationTokenSource::new();
+        let token: &'static CancellationToken = Box::leak(Box::new(source.token()));
+        let raw =
+            std::task::RawWaker::new((token as *const CancellationToken).cast(), &REENTRANT_CLONE);
+        // SAFETY: the vtable's functions uphold the RawWaker contract (clone returns a
+        // waker for the same data; wake and drop do nothing with a leaked token).
+        let waker = unsafe { Waker::from_raw(raw) };
+        let mut fut = Box::pin(token.canceled());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending()); // deadlocks here
+        source.cancel();
+        assert!(poll_once(fut.as_mut(), &waker).is_ready());
+    });
+}
+
 #[test]
 fn a_waker_whose_drop_touches_the_token_is_fine_when_woken_or_dropped() {
     within(Duration::from_secs(5), || {
