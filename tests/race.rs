@@ -523,3 +523,66 @@ fn waiter_poll_and_drop_race_cancel() {
     });
     assert!(ran > 100, "only {ran} rounds");
 }
+
+struct TimerState {
+    source: CancellationTokenSource,
+    won: AtomicBool,
+    reasons: Arc<Mutex<Vec<CancelReason>>>,
+    _registration: CancellationRegistration,
+}
+
+#[test]
+fn timer_fire_races_manual_cancel_and_reschedule() {
+    let ran = within(LIMIT, || {
+        race(
+            |_| {
+                let source = CancellationTokenSource::new();
+                let reasons: Arc<Mutex<Vec<CancelReason>>> = Arc::default();
+                let seen = reasons.clone();
+                let registration = source
+                    .token()
+                    .register(move |reason| seen.lock().unwrap().push(reason.clone()));
+                source.cancel_after(Duration::ZERO);
+                TimerState {
+                    source,
+                    won: AtomicBool::new(false),
+                    reasons,
+                    _registration: registration,
+                }
+            },
+            vec![
+                Box::new(|s: &TimerState, _| {
+                    s.won.store(s.source.cancel(), SeqCst);
+                }),
+                Box::new(|s: &TimerState, i| {
+                    if i % 2 == 0 {
+                        s.source.cancel_after(Duration::MAX);
+                    } else {
+                        s.source.cancel_after(Duration::ZERO);
+                    }
+                }),
+            ],
+            |s, round| {
+                let token = s.source.token();
+                assert!(token.is_cancellation_requested());
+                let reason = token.reason().unwrap();
+                assert_eq!(
+                    s.won.load(SeqCst),
+                    reason.is_requested(),
+                    "round {round}: cancel() said {} but the reason is {reason:?}",
+                    s.won.load(SeqCst)
+                );
+                // The timer may still be running the callbacks if it won.
+                assert!(common::eventually(Duration::from_secs(5), || !s
+                    .reasons
+                    .lock()
+                    .unwrap()
+                    .is_empty()));
+                let reasons = s.reasons.lock().unwrap();
+                assert_eq!(reasons.len(), 1, "round {round}");
+                assert!(reasons[0].ptr_eq(&reason), "round {round}");
+            },
+        )
+    });
+    assert!(ran > 100, "only {ran} rounds");
+}

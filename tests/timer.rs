@@ -242,6 +242,22 @@ fn a_pending_deadline_keeps_a_sourceless_token_cancellable() {
 }
 
 #[test]
+fn a_registration_alone_keeps_the_deadline_alive() {
+    within(LIMIT, || {
+        let source = CancellationTokenSource::with_timeout(Duration::from_millis(10));
+        let fired = Arc::new(AtomicBool::new(false));
+        let f = fired.clone();
+        let registration = source.token().register(move |reason| {
+            assert!(reason.is_timeout());
+            f.store(true, SeqCst);
+        });
+        drop(source); // no source, no token: only the registration is left
+        assert!(eventually(FIRES_WITHIN, || fired.load(SeqCst)));
+        assert!(!registration.is_active());
+    });
+}
+
+#[test]
 fn with_timeout_source_dropped_at_once_still_cancels_its_token() {
     within(LIMIT, || {
         let token = CancellationTokenSource::with_timeout(Duration::from_millis(10)).token();
