@@ -104,7 +104,7 @@ fn canceled_owned_in_tokio_select_and_timeout() {
 }
 
 #[test]
-fn many_waiters_in_tokio_tasks_are_all_woken() {
+fn many_waiters_on_tokio_blocking_threads_are_all_woken() {
     within(LIMIT, || {
         let rt = multi_thread_runtime();
         let source = CancellationTokenSource::new();
