@@ -35,57 +35,63 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 #[test]
 fn already_cancelled_runs_inline_on_the_registering_thread() {
-    let source = CancellationTokenSource::new();
-    source.cancel_with(9_u8);
-    let me = thread::current().id();
-    let ran_on = Arc::new(Mutex::new(None));
-    let seen = ran_on.clone();
-    let mut registration = source.token().register(move |reason| {
-        assert_eq!(reason.downcast_ref::<u8>(), Some(&9));
-        *seen.lock().unwrap() = Some(thread::current().id());
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        source.cancel_with(9_u8);
+        let me = thread::current().id();
+        let ran_on = Arc::new(Mutex::new(None));
+        let seen = ran_on.clone();
+        let mut registration = source.token().register(move |reason| {
+            assert_eq!(reason.downcast_ref::<u8>(), Some(&9));
+            *seen.lock().unwrap() = Some(thread::current().id());
+        });
+        assert_eq!(
+            *ran_on.lock().unwrap(),
+            Some(me),
+            "ran before register returned"
+        );
+        assert!(!registration.is_active(), "inert");
+        assert!(!registration.unregister());
+        assert!(!registration.try_unregister());
     });
-    assert_eq!(
-        *ran_on.lock().unwrap(),
-        Some(me),
-        "ran before register returned"
-    );
-    assert!(!registration.is_active(), "inert");
-    assert!(!registration.unregister());
-    assert!(!registration.try_unregister());
 }
 
 #[test]
 fn callbacks_run_lifo() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let registrations: Vec<_> = (0..10)
-        .map(|i| {
-            let log = log.clone();
-            token.register(move |_| log.lock().unwrap().push(i))
-        })
-        .collect();
-    source.cancel();
-    assert_eq!(*log.lock().unwrap(), (0..10).rev().collect::<Vec<_>>());
-    assert!(registrations.iter().all(|r| !r.is_active()));
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let registrations: Vec<_> = (0..10)
+            .map(|i| {
+                let log = log.clone();
+                token.register(move |_| log.lock().unwrap().push(i))
+            })
+            .collect();
+        source.cancel();
+        assert_eq!(*log.lock().unwrap(), (0..10).rev().collect::<Vec<_>>());
+        assert!(registrations.iter().all(|r| !r.is_active()));
+    });
 }
 
 #[test]
 fn lifo_skips_unregistered_ones() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let mut registrations: Vec<_> = (0..6)
-        .map(|i| {
-            let log = log.clone();
-            token.register(move |_| log.lock().unwrap().push(i))
-        })
-        .collect();
-    assert!(registrations[0].unregister());
-    assert!(registrations[3].unregister());
-    assert!(registrations[5].try_unregister());
-    source.cancel();
-    assert_eq!(*log.lock().unwrap(), [4, 2, 1]);
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut registrations: Vec<_> = (0..6)
+            .map(|i| {
+                let log = log.clone();
+                token.register(move |_| log.lock().unwrap().push(i))
+            })
+            .collect();
+        assert!(registrations[0].unregister());
+        assert!(registrations[3].unregister());
+        assert!(registrations[5].try_unregister());
+        source.cancel();
+        assert_eq!(*log.lock().unwrap(), [4, 2, 1]);
+    });
 }
 
 #[test]
@@ -114,58 +120,66 @@ fn callbacks_run_on_the_cancelling_thread_before_cancel_returns() {
 
 #[test]
 fn callbacks_get_the_reason() {
-    let source = CancellationTokenSource::new();
-    let got = Arc::new(Mutex::new(None));
-    let g = got.clone();
-    let _r = source.token().register(move |reason| {
-        *g.lock().unwrap() = reason.downcast_ref::<&str>().copied();
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let got = Arc::new(Mutex::new(None));
+        let g = got.clone();
+        let _r = source.token().register(move |reason| {
+            *g.lock().unwrap() = reason.downcast_ref::<&str>().copied();
+        });
+        source.cancel_with("stop");
+        assert_eq!(*got.lock().unwrap(), Some("stop"));
     });
-    source.cancel_with("stop");
-    assert_eq!(*got.lock().unwrap(), Some("stop"));
 }
 
 #[test]
 fn unregister_before_cancel_removes_and_drops_the_callback() {
-    let source = CancellationTokenSource::new();
-    let n = counter();
-    let mut registration = source.token().register(count(&n));
-    assert!(registration.is_active());
-    assert_eq!(Arc::strong_count(&n), 2);
-    assert!(registration.unregister());
-    assert_eq!(
-        Arc::strong_count(&n),
-        1,
-        "the closure is dropped by unregister"
-    );
-    assert!(!registration.is_active());
-    assert!(
-        !registration.unregister(),
-        "only the first unregister removes it"
-    );
-    source.cancel();
-    assert_eq!(n.load(SeqCst), 0);
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let n = counter();
+        let mut registration = source.token().register(count(&n));
+        assert!(registration.is_active());
+        assert_eq!(Arc::strong_count(&n), 2);
+        assert!(registration.unregister());
+        assert_eq!(
+            Arc::strong_count(&n),
+            1,
+            "the closure is dropped by unregister"
+        );
+        assert!(!registration.is_active());
+        assert!(
+            !registration.unregister(),
+            "only the first unregister removes it"
+        );
+        source.cancel();
+        assert_eq!(n.load(SeqCst), 0);
+    });
 }
 
 #[test]
 fn dropping_a_registration_unregisters() {
-    let source = CancellationTokenSource::new();
-    let n = counter();
-    drop(source.token().register(count(&n)));
-    let _kept = source.token().register(count(&n));
-    source.cancel();
-    assert_eq!(n.load(SeqCst), 1);
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let n = counter();
+        drop(source.token().register(count(&n)));
+        let _kept = source.token().register(count(&n));
+        source.cancel();
+        assert_eq!(n.load(SeqCst), 1);
+    });
 }
 
 #[test]
 fn unregister_after_the_callback_ran_is_false() {
-    let source = CancellationTokenSource::new();
-    let n = counter();
-    let mut registration = source.token().register(count(&n));
-    source.cancel();
-    assert_eq!(n.load(SeqCst), 1);
-    assert!(!registration.is_active());
-    assert!(!registration.try_unregister());
-    assert!(!registration.unregister());
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let n = counter();
+        let mut registration = source.token().register(count(&n));
+        source.cancel();
+        assert_eq!(n.load(SeqCst), 1);
+        assert!(!registration.is_active());
+        assert!(!registration.try_unregister());
+        assert!(!registration.unregister());
+    });
 }
 
 #[test]
@@ -576,16 +590,18 @@ fn panicking_callback_in_a_child_does_not_stop_the_parent() {
 
 #[test]
 fn panicking_inline_callback_panics_out_of_register_and_leaves_the_token_usable() {
-    let source = CancellationTokenSource::new();
-    source.cancel();
-    let token = source.token();
-    let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        let _r = token.register(|_| panic!("inline boom"));
-    }));
-    assert_eq!(panic_message(&*result.unwrap_err()), "inline boom");
-    let n = counter();
-    let _r = token.register(count(&n));
-    assert_eq!(n.load(SeqCst), 1);
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        source.cancel();
+        let token = source.token();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _r = token.register(|_| panic!("inline boom"));
+        }));
+        assert_eq!(panic_message(&*result.unwrap_err()), "inline boom");
+        let n = counter();
+        let _r = token.register(count(&n));
+        assert_eq!(n.load(SeqCst), 1);
+    });
 }
 
 #[test]
@@ -686,10 +702,12 @@ fn panicking_callback_does_not_stop_waiters_or_children() {
 
 #[test]
 fn none_token_registration_is_inert() {
-    let n = counter();
-    let mut registration = CancellationToken::none().register(count(&n));
-    assert!(!registration.is_active());
-    assert!(!registration.unregister());
-    assert_eq!(n.load(SeqCst), 0);
-    assert_eq!(Arc::strong_count(&n), 1, "nothing is stored");
+    within(LIMIT, || {
+        let n = counter();
+        let mut registration = CancellationToken::none().register(count(&n));
+        assert!(!registration.is_active());
+        assert!(!registration.unregister());
+        assert_eq!(n.load(SeqCst), 0);
+        assert_eq!(Arc::strong_count(&n), 1, "nothing is stored");
+    });
 }

@@ -186,95 +186,107 @@ fn canceled_on_many_plain_threads() {
 
 #[test]
 fn counting_waker_is_woken_exactly_once() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let (counter, waker) = CountingWaker::new();
-    let mut fut = pin!(token.canceled());
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    assert!(poll_once(fut.as_mut(), &waker.clone()).is_pending());
-    assert_eq!(counter.wakes(), 0);
-    source.cancel();
-    assert_eq!(counter.wakes(), 1, "one wake, however often it was polled");
-    assert!(poll_once(fut.as_mut(), &waker).is_ready());
-    assert!(poll_once(fut.as_mut(), &waker).is_ready(), "stays ready");
-    assert!(!source.cancel());
-    assert_eq!(counter.wakes(), 1);
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let (counter, waker) = CountingWaker::new();
+        let mut fut = pin!(token.canceled());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        assert!(poll_once(fut.as_mut(), &waker.clone()).is_pending());
+        assert_eq!(counter.wakes(), 0);
+        source.cancel();
+        assert_eq!(counter.wakes(), 1, "one wake, however often it was polled");
+        assert!(poll_once(fut.as_mut(), &waker).is_ready());
+        assert!(poll_once(fut.as_mut(), &waker).is_ready(), "stays ready");
+        assert!(!source.cancel());
+        assert_eq!(counter.wakes(), 1);
+    });
 }
 
 #[test]
 fn canceled_owned_counts_like_canceled() {
-    let source = CancellationTokenSource::new();
-    let (counter, waker) = CountingWaker::new();
-    let mut fut = pin!(source.token().canceled_owned());
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    source.cancel();
-    assert_eq!(counter.wakes(), 1);
-    assert!(poll_once(fut.as_mut(), &waker).is_ready());
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let (counter, waker) = CountingWaker::new();
+        let mut fut = pin!(source.token().canceled_owned());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        source.cancel();
+        assert_eq!(counter.wakes(), 1);
+        assert!(poll_once(fut.as_mut(), &waker).is_ready());
+    });
 }
 
 #[test]
 fn only_the_newest_waker_is_woken_and_the_old_one_released() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let (old, old_waker) = CountingWaker::new();
-    let (new, new_waker) = CountingWaker::new();
-    let mut fut = pin!(token.canceled());
-    assert!(poll_once(fut.as_mut(), &old_waker).is_pending());
-    assert!(Arc::strong_count(&old) >= 3, "the future holds a clone");
-    assert!(poll_once(fut.as_mut(), &new_waker).is_pending());
-    assert_eq!(Arc::strong_count(&old), 2, "replaced waker released");
-    source.cancel();
-    assert_eq!(old.wakes(), 0);
-    assert_eq!(new.wakes(), 1);
-    assert_eq!(Arc::strong_count(&new), 2, "woken waker released");
-    assert!(poll_once(fut.as_mut(), &new_waker).is_ready());
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let (old, old_waker) = CountingWaker::new();
+        let (new, new_waker) = CountingWaker::new();
+        let mut fut = pin!(token.canceled());
+        assert!(poll_once(fut.as_mut(), &old_waker).is_pending());
+        assert!(Arc::strong_count(&old) >= 3, "the future holds a clone");
+        assert!(poll_once(fut.as_mut(), &new_waker).is_pending());
+        assert_eq!(Arc::strong_count(&old), 2, "replaced waker released");
+        source.cancel();
+        assert_eq!(old.wakes(), 0);
+        assert_eq!(new.wakes(), 1);
+        assert_eq!(Arc::strong_count(&new), 2, "woken waker released");
+        assert!(poll_once(fut.as_mut(), &new_waker).is_ready());
+    });
 }
 
 #[test]
 fn future_dropped_before_cancel_is_never_woken() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let (counter, waker) = CountingWaker::new();
-    {
-        let mut fut = Box::pin(token.canceled());
-        assert!(poll_once(fut.as_mut(), &waker).is_pending());
-        let mut owned = Box::pin(token.clone().canceled_owned());
-        assert!(poll_once(owned.as_mut(), &waker).is_pending());
-    }
-    assert_eq!(
-        Arc::strong_count(&counter),
-        2,
-        "dropped futures let go of the waker"
-    );
-    source.cancel();
-    assert_eq!(counter.wakes(), 0);
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let (counter, waker) = CountingWaker::new();
+        {
+            let mut fut = Box::pin(token.canceled());
+            assert!(poll_once(fut.as_mut(), &waker).is_pending());
+            let mut owned = Box::pin(token.clone().canceled_owned());
+            assert!(poll_once(owned.as_mut(), &waker).is_pending());
+        }
+        assert_eq!(
+            Arc::strong_count(&counter),
+            2,
+            "dropped futures let go of the waker"
+        );
+        source.cancel();
+        assert_eq!(counter.wakes(), 0);
+    });
 }
 
 #[test]
 fn future_dropped_after_cancel_before_repoll_is_fine() {
-    let source = CancellationTokenSource::new();
-    let (counter, waker) = CountingWaker::new();
-    let token = source.token();
-    let mut fut = Box::pin(token.canceled());
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    source.cancel();
-    drop(fut);
-    assert_eq!(counter.wakes(), 1);
-    assert_eq!(Arc::strong_count(&counter), 2);
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let (counter, waker) = CountingWaker::new();
+        let token = source.token();
+        let mut fut = Box::pin(token.canceled());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        source.cancel();
+        drop(fut);
+        assert_eq!(counter.wakes(), 1);
+        assert_eq!(Arc::strong_count(&counter), 2);
+    });
 }
 
 #[test]
 fn never_polled_future_costs_nothing_and_sees_cancel_later() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let (counter, waker) = CountingWaker::new();
-    let mut fut = pin!(token.canceled());
-    source.cancel(); // before the first poll: no wake-up to lose
-    assert_eq!(counter.wakes(), 0);
-    assert!(poll_once(fut.as_mut(), &waker).is_ready());
-    drop(CancellationTokenSource::new().token().canceled()); // never polled, dropped
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let (counter, waker) = CountingWaker::new();
+        let mut fut = pin!(token.canceled());
+        source.cancel(); // before the first poll: no wake-up to lose
+        assert_eq!(counter.wakes(), 0);
+        assert!(poll_once(fut.as_mut(), &waker).is_ready());
+        drop(CancellationTokenSource::new().token().canceled()); // never polled, dropped
+    });
 }
 
 #[test]
@@ -300,44 +312,50 @@ fn no_lost_wakeup_between_creation_and_first_poll() {
 
 #[test]
 fn canceled_on_none_stays_pending_and_is_never_woken() {
-    let token = CancellationToken::none();
-    let (counter, waker) = CountingWaker::new();
-    let mut fut = pin!(token.canceled());
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    let mut owned = pin!(CancellationToken::none().canceled_owned());
-    assert!(poll_once(owned.as_mut(), &waker).is_pending());
-    assert_eq!(counter.wakes(), 0);
+    within(LIMIT, || {
+        let token = CancellationToken::none();
+        let (counter, waker) = CountingWaker::new();
+        let mut fut = pin!(token.canceled());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        let mut owned = pin!(CancellationToken::none().canceled_owned());
+        assert!(poll_once(owned.as_mut(), &waker).is_pending());
+        assert_eq!(counter.wakes(), 0);
+    });
 }
 
 #[test]
 fn run_until_canceled_never_polls_when_already_cancelled() {
-    let source = CancellationTokenSource::new();
-    source.cancel_with(3_u8);
-    let token = source.token();
-    let polls = AtomicUsize::new(0);
-    let inner = std::future::poll_fn(|_| {
-        polls.fetch_add(1, SeqCst);
-        Poll::Ready(1)
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        source.cancel_with(3_u8);
+        let token = source.token();
+        let polls = AtomicUsize::new(0);
+        let inner = std::future::poll_fn(|_| {
+            polls.fetch_add(1, SeqCst);
+            Poll::Ready(1)
+        });
+        let result = futures::executor::block_on(token.run_until_canceled(inner));
+        let err = result.unwrap_err();
+        assert_eq!(polls.load(SeqCst), 0, "the inner future was polled");
+        assert_eq!(err.reason().downcast_ref::<u8>(), Some(&3));
     });
-    let result = futures::executor::block_on(token.run_until_canceled(inner));
-    let err = result.unwrap_err();
-    assert_eq!(polls.load(SeqCst), 0, "the inner future was polled");
-    assert_eq!(err.reason().downcast_ref::<u8>(), Some(&3));
 }
 
 #[test]
 fn run_until_canceled_returns_the_output_when_not_cancelled() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    assert_eq!(
-        futures::executor::block_on(token.run_until_canceled(async { 5 })),
-        Ok(5)
-    );
-    let none = CancellationToken::none();
-    assert_eq!(
-        futures::executor::block_on(none.run_until_canceled(async { "x" })),
-        Ok("x")
-    );
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        assert_eq!(
+            futures::executor::block_on(token.run_until_canceled(async { 5 })),
+            Ok(5)
+        );
+        let none = CancellationToken::none();
+        assert_eq!(
+            futures::executor::block_on(none.run_until_canceled(async { "x" })),
+            Ok("x")
+        );
+    });
 }
 
 #[test]
@@ -373,17 +391,19 @@ fn run_until_canceled_stops_a_pending_future_and_drops_it() {
 
 #[test]
 fn run_until_canceled_wakes_on_cancel_with_counting_waker() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let (counter, waker) = CountingWaker::new();
-    let mut fut = pin!(token.run_until_canceled(std::future::pending::<u8>()));
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    source.cancel();
-    assert_eq!(counter.wakes(), 1);
-    assert!(matches!(
-        poll_once(fut.as_mut(), &waker),
-        Poll::Ready(Err(_))
-    ));
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let (counter, waker) = CountingWaker::new();
+        let mut fut = pin!(token.run_until_canceled(std::future::pending::<u8>()));
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        source.cancel();
+        assert_eq!(counter.wakes(), 1);
+        assert!(matches!(
+            poll_once(fut.as_mut(), &waker),
+            Poll::Ready(Err(_))
+        ));
+    });
 }
 
 fn many_waiters_each_woken_once(n: usize) {
@@ -412,12 +432,16 @@ fn many_waiters_each_woken_once(n: usize) {
 
 #[test]
 fn sixty_four_waiters_all_woken_exactly_once() {
-    many_waiters_each_woken_once(64);
+    within(LIMIT, || {
+        many_waiters_each_woken_once(64);
+    });
 }
 
 #[test]
 fn four_thousand_waiters_all_woken_exactly_once() {
-    many_waiters_each_woken_once(4096);
+    within(LIMIT, || {
+        many_waiters_each_woken_once(4096);
+    });
 }
 
 #[test]
@@ -440,14 +464,16 @@ fn four_thousand_waiters_joined_on_tokio() {
 
 #[test]
 fn waiters_on_a_child_are_woken_by_the_parent() {
-    let parent = CancellationTokenSource::new();
-    let child = parent.token().child_source().token();
-    let (counter, waker) = CountingWaker::new();
-    let mut fut = pin!(child.canceled());
-    assert!(poll_once(fut.as_mut(), &waker).is_pending());
-    parent.cancel();
-    assert_eq!(counter.wakes(), 1);
-    assert!(poll_once(fut.as_mut(), &waker).is_ready());
+    within(LIMIT, || {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source().token();
+        let (counter, waker) = CountingWaker::new();
+        let mut fut = pin!(child.canceled());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        parent.cancel();
+        assert_eq!(counter.wakes(), 1);
+        assert!(poll_once(fut.as_mut(), &waker).is_ready());
+    });
 }
 
 /// A waker whose last drop (or clone) touches the token it waits on, as a task that owns
@@ -542,33 +568,35 @@ fn a_waker_whose_drop_touches_the_token_is_fine_when_woken_or_dropped() {
 
 #[test]
 fn waiting_allocates_nothing() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    let (counter, waker) = CountingWaker::new();
-    let (_, other_waker) = CountingWaker::new();
-    let before = allocations();
-    {
-        let mut a = pin!(token.canceled());
-        let mut b = pin!(token.clone().canceled_owned());
-        let mut c = pin!(token.run_until_canceled(std::future::pending::<()>()));
-        for _ in 0..3 {
-            assert!(poll_once(a.as_mut(), &waker).is_pending());
-            assert!(poll_once(b.as_mut(), &waker).is_pending());
-            assert!(poll_once(c.as_mut(), &waker).is_pending());
+    within(LIMIT, || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let (counter, waker) = CountingWaker::new();
+        let (_, other_waker) = CountingWaker::new();
+        let before = allocations();
+        {
+            let mut a = pin!(token.canceled());
+            let mut b = pin!(token.clone().canceled_owned());
+            let mut c = pin!(token.run_until_canceled(std::future::pending::<()>()));
+            for _ in 0..3 {
+                assert!(poll_once(a.as_mut(), &waker).is_pending());
+                assert!(poll_once(b.as_mut(), &waker).is_pending());
+                assert!(poll_once(c.as_mut(), &waker).is_pending());
+            }
+            assert!(poll_once(a.as_mut(), &other_waker).is_pending());
+            assert_eq!(allocations() - before, 0, "polling a waiter allocated");
+            source.cancel();
+            assert!(poll_once(a.as_mut(), &waker).is_ready());
+            assert!(poll_once(b.as_mut(), &waker).is_ready());
+            assert!(poll_once(c.as_mut(), &waker).is_ready());
         }
-        assert!(poll_once(a.as_mut(), &other_waker).is_pending());
-        assert_eq!(allocations() - before, 0, "polling a waiter allocated");
-        source.cancel();
-        assert!(poll_once(a.as_mut(), &waker).is_ready());
-        assert!(poll_once(b.as_mut(), &waker).is_ready());
-        assert!(poll_once(c.as_mut(), &waker).is_ready());
-    }
-    assert_eq!(
-        counter.wakes(),
-        2,
-        "b and c were woken; a had another waker"
-    );
-    // A CanceledError is built on the way out of c: that may allocate nothing either,
-    // as a plain request carries no payload.
-    assert_eq!(allocations() - before, 0, "cancelling and waking allocated");
+        assert_eq!(
+            counter.wakes(),
+            2,
+            "b and c were woken; a had another waker"
+        );
+        // A CanceledError is built on the way out of c: that may allocate nothing either,
+        // as a plain request carries no payload.
+        assert_eq!(allocations() - before, 0, "cancelling and waking allocated");
+    });
 }

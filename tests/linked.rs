@@ -78,213 +78,237 @@ fn counter() -> Arc<AtomicUsize> {
 
 #[test]
 fn cancel_cascades_down_never_up() {
-    let root = CancellationTokenSource::new();
-    let child = root.token().child_source();
-    let sibling = root.token().child_source();
-    let grandchild = child.token().child_source();
+    within(LIMIT, || {
+        let root = CancellationTokenSource::new();
+        let child = root.token().child_source();
+        let sibling = root.token().child_source();
+        let grandchild = child.token().child_source();
 
-    assert!(grandchild.cancel());
-    assert!(!child.is_cancellation_requested(), "never up");
-    assert!(!root.is_cancellation_requested());
+        assert!(grandchild.cancel());
+        assert!(!child.is_cancellation_requested(), "never up");
+        assert!(!root.is_cancellation_requested());
 
-    assert!(child.cancel());
-    assert!(!root.is_cancellation_requested(), "never up");
-    assert!(!sibling.is_cancellation_requested(), "never sideways");
+        assert!(child.cancel());
+        assert!(!root.is_cancellation_requested(), "never up");
+        assert!(!sibling.is_cancellation_requested(), "never sideways");
 
-    assert!(root.cancel());
-    assert!(sibling.is_cancellation_requested());
-    assert!(sibling.token().reason().unwrap().is_requested());
+        assert!(root.cancel());
+        assert!(sibling.is_cancellation_requested());
+        assert!(sibling.token().reason().unwrap().is_requested());
+    });
 }
 
 #[test]
 fn parent_cancel_reaches_every_descendant_before_it_returns() {
-    let root = CancellationTokenSource::new();
-    let n = counter();
-    let mut keep = Vec::new();
-    let mut level = vec![root.token()];
-    for _ in 0..4 {
-        let mut next = Vec::new();
-        for token in &level {
-            for _ in 0..3 {
-                let child = token.child_source();
-                let n = n.clone();
-                keep.push(child.token().register(move |_| {
-                    n.fetch_add(1, SeqCst);
-                }));
-                next.push(child.token());
-                drop(child); // the link from the parent keeps it cancellable
+    within(LIMIT, || {
+        let root = CancellationTokenSource::new();
+        let n = counter();
+        let mut keep = Vec::new();
+        let mut level = vec![root.token()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for token in &level {
+                for _ in 0..3 {
+                    let child = token.child_source();
+                    let n = n.clone();
+                    keep.push(child.token().register(move |_| {
+                        n.fetch_add(1, SeqCst);
+                    }));
+                    next.push(child.token());
+                    drop(child); // the link from the parent keeps it cancellable
+                }
             }
+            level = next;
         }
-        level = next;
-    }
-    let expected = 3 + 9 + 27 + 81;
-    assert_eq!(keep.len(), expected);
-    assert!(level.iter().all(CancellationToken::can_be_canceled));
-    assert!(root.cancel());
-    assert_eq!(n.load(SeqCst), expected);
-    assert!(level
-        .iter()
-        .all(CancellationToken::is_cancellation_requested));
+        let expected = 3 + 9 + 27 + 81;
+        assert_eq!(keep.len(), expected);
+        assert!(level.iter().all(CancellationToken::can_be_canceled));
+        assert!(root.cancel());
+        assert_eq!(n.load(SeqCst), expected);
+        assert!(level
+            .iter()
+            .all(CancellationToken::is_cancellation_requested));
+    });
 }
 
 #[test]
 fn child_of_a_cancelled_token_is_born_cancelled_with_its_reason() {
-    let parent = CancellationTokenSource::new();
-    parent.cancel_with(17_u64);
-    let parent_reason = parent.token().reason().unwrap();
-    for child in [
-        parent.token().child_source(),
-        CancellationTokenSource::linked([parent.token()]),
-        CancellationTokenSource::linked([CancellationTokenSource::new().token(), parent.token()]),
-    ] {
-        assert!(child.is_cancellation_requested());
-        let reason = child.token().reason().unwrap();
-        assert_eq!(reason.downcast_ref::<u64>(), Some(&17));
-        assert!(reason.ptr_eq(&parent_reason));
-        assert!(!child.cancel(), "already cancelled at birth");
-        let n = counter();
-        let n2 = n.clone();
-        let _r = child.token().register(move |_| {
-            n2.fetch_add(1, SeqCst);
-        });
-        assert_eq!(n.load(SeqCst), 1, "runs inline");
-        assert!(futures::executor::block_on(child.token().run_until_canceled(async {})).is_err());
-    }
+    within(LIMIT, || {
+        let parent = CancellationTokenSource::new();
+        parent.cancel_with(17_u64);
+        let parent_reason = parent.token().reason().unwrap();
+        for child in [
+            parent.token().child_source(),
+            CancellationTokenSource::linked([parent.token()]),
+            CancellationTokenSource::linked([
+                CancellationTokenSource::new().token(),
+                parent.token(),
+            ]),
+        ] {
+            assert!(child.is_cancellation_requested());
+            let reason = child.token().reason().unwrap();
+            assert_eq!(reason.downcast_ref::<u64>(), Some(&17));
+            assert!(reason.ptr_eq(&parent_reason));
+            assert!(!child.cancel(), "already cancelled at birth");
+            let n = counter();
+            let n2 = n.clone();
+            let _r = child.token().register(move |_| {
+                n2.fetch_add(1, SeqCst);
+            });
+            assert_eq!(n.load(SeqCst), 1, "runs inline");
+            assert!(
+                futures::executor::block_on(child.token().run_until_canceled(async {})).is_err()
+            );
+        }
+    });
 }
 
 #[test]
 fn children_inherit_the_reason_including_custom_values() {
-    #[derive(Debug, PartialEq)]
-    struct Shutdown {
-        code: i32,
-    }
-    let root = CancellationTokenSource::new();
-    let child = root.token().child_source();
-    let grandchild = child.token().child_source();
-    let seen = Arc::new(Mutex::new(None));
-    let s = seen.clone();
-    let _r = grandchild.token().register(move |reason| {
-        *s.lock().unwrap() = reason.downcast_ref::<Shutdown>().map(|s| s.code);
-    });
-    root.cancel_with(Shutdown { code: 3 });
-    let root_reason = root.token().reason().unwrap();
-    for token in [child.token(), grandchild.token()] {
-        let reason = token.reason().unwrap();
+    within(LIMIT, || {
+        #[derive(Debug, PartialEq)]
+        struct Shutdown {
+            code: i32,
+        }
+        let root = CancellationTokenSource::new();
+        let child = root.token().child_source();
+        let grandchild = child.token().child_source();
+        let seen = Arc::new(Mutex::new(None));
+        let s = seen.clone();
+        let _r = grandchild.token().register(move |reason| {
+            *s.lock().unwrap() = reason.downcast_ref::<Shutdown>().map(|s| s.code);
+        });
+        root.cancel_with(Shutdown { code: 3 });
+        let root_reason = root.token().reason().unwrap();
+        for token in [child.token(), grandchild.token()] {
+            let reason = token.reason().unwrap();
+            assert_eq!(
+                reason.downcast_ref::<Shutdown>(),
+                Some(&Shutdown { code: 3 })
+            );
+            assert!(reason.ptr_eq(&root_reason));
+            let err = token.throw_if_cancellation_requested().unwrap_err();
+            assert!(err.reason().ptr_eq(&root_reason));
+        }
         assert_eq!(
-            reason.downcast_ref::<Shutdown>(),
-            Some(&Shutdown { code: 3 })
+            *seen.lock().unwrap(),
+            Some(3),
+            "callbacks get the root's reason"
         );
-        assert!(reason.ptr_eq(&root_reason));
-        let err = token.throw_if_cancellation_requested().unwrap_err();
-        assert!(err.reason().ptr_eq(&root_reason));
-    }
-    assert_eq!(
-        *seen.lock().unwrap(),
-        Some(3),
-        "callbacks get the root's reason"
-    );
+    });
 }
 
 #[test]
 fn a_child_cancelled_first_keeps_its_own_reason() {
-    let root = CancellationTokenSource::new();
-    let child = root.token().child_source();
-    child.cancel_with("child");
-    root.cancel_with("root");
-    assert_eq!(
-        child.token().reason().unwrap().downcast_ref::<&str>(),
-        Some(&"child")
-    );
+    within(LIMIT, || {
+        let root = CancellationTokenSource::new();
+        let child = root.token().child_source();
+        child.cancel_with("child");
+        root.cancel_with("root");
+        assert_eq!(
+            child.token().reason().unwrap().downcast_ref::<&str>(),
+            Some(&"child")
+        );
+    });
 }
 
 #[test]
 fn linked_with_no_tokens_only_cancels_itself() {
-    let source = CancellationTokenSource::linked(Vec::<CancellationToken>::new());
-    let token = source.token();
-    assert!(token.can_be_canceled());
-    assert!(!token.is_cancellation_requested());
-    assert!(source.cancel());
-    assert!(token.is_cancellation_requested());
+    within(LIMIT, || {
+        let source = CancellationTokenSource::linked(Vec::<CancellationToken>::new());
+        let token = source.token();
+        assert!(token.can_be_canceled());
+        assert!(!token.is_cancellation_requested());
+        assert!(source.cancel());
+        assert!(token.is_cancellation_requested());
 
-    let orphan = CancellationTokenSource::linked(std::iter::empty::<CancellationToken>()).token();
-    assert!(!orphan.can_be_canceled(), "its only source is gone");
+        let orphan =
+            CancellationTokenSource::linked(std::iter::empty::<CancellationToken>()).token();
+        assert!(!orphan.can_be_canceled(), "its only source is gone");
 
-    let only_nones =
-        CancellationTokenSource::linked([CancellationToken::none(), CancellationToken::none()]);
-    let token = only_nones.token();
-    assert!(token.can_be_canceled());
-    drop(only_nones);
-    assert!(!token.can_be_canceled());
+        let only_nones =
+            CancellationTokenSource::linked([CancellationToken::none(), CancellationToken::none()]);
+        let token = only_nones.token();
+        assert!(token.can_be_canceled());
+        drop(only_nones);
+        assert!(!token.can_be_canceled());
+    });
 }
 
 #[test]
 fn any_of_several_parents_cancels_the_child() {
-    for which in 0..3 {
-        let parents: Vec<_> = (0..3).map(|_| CancellationTokenSource::new()).collect();
-        let child = CancellationTokenSource::linked(parents.iter().map(|p| p.token()));
-        let token = child.token();
-        let n = counter();
-        let n2 = n.clone();
-        let _r = token.register(move |_| {
-            n2.fetch_add(1, SeqCst);
-        });
-        parents[which].cancel_with(which);
-        assert!(token.is_cancellation_requested());
-        assert_eq!(
-            token.reason().unwrap().downcast_ref::<usize>(),
-            Some(&which)
-        );
-        for (i, p) in parents.iter().enumerate() {
-            assert_eq!(p.is_cancellation_requested(), i == which, "never up");
+    within(LIMIT, || {
+        for which in 0..3 {
+            let parents: Vec<_> = (0..3).map(|_| CancellationTokenSource::new()).collect();
+            let child = CancellationTokenSource::linked(parents.iter().map(|p| p.token()));
+            let token = child.token();
+            let n = counter();
+            let n2 = n.clone();
+            let _r = token.register(move |_| {
+                n2.fetch_add(1, SeqCst);
+            });
+            parents[which].cancel_with(which);
+            assert!(token.is_cancellation_requested());
+            assert_eq!(
+                token.reason().unwrap().downcast_ref::<usize>(),
+                Some(&which)
+            );
+            for (i, p) in parents.iter().enumerate() {
+                assert_eq!(p.is_cancellation_requested(), i == which, "never up");
+            }
+            for p in &parents {
+                p.cancel();
+            }
+            assert_eq!(n.load(SeqCst), 1, "the child's callback ran once");
+            assert_eq!(
+                token.reason().unwrap().downcast_ref::<usize>(),
+                Some(&which)
+            );
         }
-        for p in &parents {
-            p.cancel();
-        }
-        assert_eq!(n.load(SeqCst), 1, "the child's callback ran once");
-        assert_eq!(
-            token.reason().unwrap().downcast_ref::<usize>(),
-            Some(&which)
-        );
-    }
+    });
 }
 
 #[test]
 fn linked_accepts_borrowed_tokens_and_duplicates() {
-    let a = CancellationTokenSource::new();
-    let b = CancellationTokenSource::new();
-    let (ta, tb) = (a.token(), b.token());
-    let child = CancellationTokenSource::linked([&ta, &tb, &ta]);
-    let token = child.token();
-    drop(child);
-    drop(a);
-    assert!(token.can_be_canceled(), "b can still cancel it");
-    b.cancel();
-    assert!(token.is_cancellation_requested());
+    within(LIMIT, || {
+        let a = CancellationTokenSource::new();
+        let b = CancellationTokenSource::new();
+        let (ta, tb) = (a.token(), b.token());
+        let child = CancellationTokenSource::linked([&ta, &tb, &ta]);
+        let token = child.token();
+        drop(child);
+        drop(a);
+        assert!(token.can_be_canceled(), "b can still cancel it");
+        b.cancel();
+        assert!(token.is_cancellation_requested());
 
-    let a = CancellationTokenSource::new();
-    let twice = CancellationTokenSource::linked(vec![a.token(), a.token()]);
-    let token = twice.token();
-    drop(twice);
-    drop(a);
-    assert!(
-        !token.can_be_canceled(),
-        "both links to the one parent are gone"
-    );
+        let a = CancellationTokenSource::new();
+        let twice = CancellationTokenSource::linked(vec![a.token(), a.token()]);
+        let token = twice.token();
+        drop(twice);
+        drop(a);
+        assert!(
+            !token.can_be_canceled(),
+            "both links to the one parent are gone"
+        );
+    });
 }
 
 #[test]
 fn cancelling_the_child_leaves_the_parent_cancellable() {
-    let parent = CancellationTokenSource::new();
-    let child = CancellationTokenSource::linked([parent.token()]);
-    let n = counter();
-    let n2 = n.clone();
-    let _r = parent.token().register(move |_| {
-        n2.fetch_add(1, SeqCst);
+    within(LIMIT, || {
+        let parent = CancellationTokenSource::new();
+        let child = CancellationTokenSource::linked([parent.token()]);
+        let n = counter();
+        let n2 = n.clone();
+        let _r = parent.token().register(move |_| {
+            n2.fetch_add(1, SeqCst);
+        });
+        child.cancel();
+        assert_eq!(n.load(SeqCst), 0);
+        assert!(parent.cancel());
+        assert_eq!(n.load(SeqCst), 1);
     });
-    child.cancel();
-    assert_eq!(n.load(SeqCst), 0);
-    assert!(parent.cancel());
-    assert_eq!(n.load(SeqCst), 1);
 }
 
 #[test]
