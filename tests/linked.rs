@@ -366,6 +366,37 @@ fn children_of_a_parent_that_gave_up_do_not_grow_memory() {
 }
 
 #[test]
+fn registration_and_waiter_churn_on_long_lived_tokens_does_not_grow_memory() {
+    within(LIMIT, || {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source();
+        let (parent_token, child_token) = (parent.token(), child.token());
+        let (_, waker) = common::CountingWaker::new();
+        let growth = growth_over(200_000, |i| {
+            let token = if i % 2 == 0 {
+                &parent_token
+            } else {
+                &child_token
+            };
+            let mut registration = token.register(|_| {});
+            if i % 3 == 0 {
+                assert!(registration.unregister());
+            }
+            drop(registration);
+            let mut waiting = std::pin::pin!(token.canceled());
+            let poll = std::future::Future::poll(
+                waiting.as_mut(),
+                &mut std::task::Context::from_waker(&waker),
+            );
+            assert!(poll.is_pending());
+        });
+        assert!(growth < 4096, "grew by {growth} bytes");
+        assert!(parent.cancel());
+        assert!(child.is_cancellation_requested());
+    });
+}
+
+#[test]
 fn million_deep_chain_cancel_and_drop_on_a_small_stack() {
     within_stack(LIMIT, 2 << 20, || {
         let root = CancellationTokenSource::new();
