@@ -512,6 +512,47 @@ fn replacing_a_waker_does_not_drop_the_old_one_under_the_lock() {
     });
 }
 
+/// A waker whose `wake` registers on, and cancels, tokens: wakers run with no lock held.
+struct BusyWaker {
+    token: CancellationToken,
+    other: CancellationTokenSource,
+    registered: AtomicUsize,
+}
+
+impl Wake for BusyWaker {
+    fn wake(self: Arc<Self>) {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let c = counter.clone();
+        let _inline = self.token.register(move |_| {
+            c.fetch_add(1, SeqCst);
+        });
+        self.registered.fetch_add(counter.load(SeqCst), SeqCst);
+        drop(self.token.child_source());
+        self.other.cancel();
+    }
+}
+
+#[test]
+fn a_waker_may_register_link_and_cancel_when_woken() {
+    within(Duration::from_secs(5), || {
+        let source = CancellationTokenSource::new();
+        let other = CancellationTokenSource::new();
+        let busy = Arc::new(BusyWaker {
+            token: source.token(),
+            other: other.clone(),
+            registered: AtomicUsize::new(0),
+        });
+        let waker = Waker::from(busy.clone());
+        let token = source.token();
+        let mut fut = Box::pin(token.canceled());
+        assert!(poll_once(fut.as_mut(), &waker).is_pending());
+        drop(waker);
+        source.cancel();
+        assert_eq!(busy.registered.load(SeqCst), 1, "the inline callback ran");
+        assert!(other.is_cancellation_requested());
+    });
+}
+
 /// A raw waker whose `clone` touches the token it waits on (as a waker that logs its
 /// task's state might). `data` points to a leaked `CancellationToken`.
 static REENTRANT_CLONE: std::task::RawWakerVTable =
