@@ -214,6 +214,11 @@ fn register_cancel_unregister_is_exactly_once() {
                     dropped_runs <= 1,
                     "round {round}: dropped one ran {dropped_runs}"
                 );
+                assert_eq!(
+                    dropped_runs,
+                    s.dropped_then.load(SeqCst),
+                    "round {round}: the callback ran after its registration was dropped"
+                );
             },
         )
     });
