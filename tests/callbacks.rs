@@ -352,10 +352,6 @@ fn unregister_from_another_thread_waits_for_the_running_callback() {
         });
         let canceller = thread::spawn(move || source.cancel());
         started_rx.recv().unwrap();
-        assert!(
-            !finished.load(SeqCst),
-            "the callback sleeps ~50 ms after starting"
-        );
         assert!(!registration.unregister(), "it ran, so it was not removed");
         assert!(
             finished.load(SeqCst),
