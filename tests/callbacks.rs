@@ -308,7 +308,7 @@ fn unregister_from_inside_its_own_callback_returns_false_at_once() {
         assert!(!tried);
         assert!(!unregistered);
         assert!(
-            took < Duration::from_secs(1),
+            took < Duration::from_secs(5),
             "returned at once, took {took:?}"
         );
     });
@@ -402,7 +402,7 @@ fn try_unregister_does_not_wait_for_a_running_callback() {
         let start = Instant::now();
         assert!(!registration.try_unregister(), "running: cannot be removed");
         assert!(
-            start.elapsed() < Duration::from_secs(1),
+            start.elapsed() < Duration::from_secs(5),
             "try_unregister waited"
         );
         assert!(registration.is_active(), "still running");
@@ -651,7 +651,7 @@ fn unregistering_a_callback_running_further_up_this_thread_returns_at_once() {
         assert!(a.cancel());
         let (removed, took) = result.lock().unwrap().take().unwrap();
         assert!(!removed, "A's callback is running: it was not removed");
-        assert!(took < Duration::from_secs(1), "waited for itself: {took:?}");
+        assert!(took < Duration::from_secs(5), "waited for itself: {took:?}");
     });
 }
 
