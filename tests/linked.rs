@@ -473,6 +473,46 @@ fn wide_tree_cancel_and_drop() {
 }
 
 #[test]
+fn a_child_of_ten_thousand_parents() {
+    within(LIMIT, || {
+        let parents: Vec<_> = (0..10_000)
+            .map(|_| CancellationTokenSource::new())
+            .collect();
+        let child = CancellationTokenSource::linked(parents.iter().map(|p| p.token()));
+        let token = child.token();
+        drop(child);
+        let mut parents = parents;
+        let last = parents.pop().unwrap();
+        drop(parents); // 9,999 parents give up
+        assert!(
+            token.can_be_canceled(),
+            "the last parent can still cancel it"
+        );
+        let n = counter();
+        let n2 = n.clone();
+        let _r = token.register(move |_| {
+            n2.fetch_add(1, SeqCst);
+        });
+        last.cancel_with("last");
+        assert_eq!(n.load(SeqCst), 1);
+        assert_eq!(
+            token.reason().unwrap().downcast_ref::<&str>(),
+            Some(&"last")
+        );
+
+        let parents: Vec<_> = (0..10_000)
+            .map(|_| CancellationTokenSource::new())
+            .collect();
+        let token = CancellationTokenSource::linked(parents.iter().map(|p| p.token())).token();
+        drop(parents);
+        assert!(
+            !token.can_be_canceled(),
+            "every parent and its own source are gone"
+        );
+    });
+}
+
+#[test]
 fn linked_child_of_a_timed_parent_gets_the_timeout() {
     within(LIMIT, || {
         let parent = CancellationTokenSource::with_timeout(Duration::from_millis(10));
