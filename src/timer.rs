@@ -142,6 +142,7 @@ pub(crate) fn cancel_after(inner: &Ref, delay: Duration) {
     let mut state = timer.lock();
     let Some(deadline) = deadline else {
         let had = state.entries.remove(&addr).is_some();
+        state.compact_if_stale();
         drop(state);
         if had {
             inner.remove_source(); // Outside the timer lock (invariant 6).
