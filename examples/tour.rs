@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cancel_token::{CanceledError, CancellationToken, CancellationTokenSource};
+use cancel_token::{CanceledError, CancellationToken, CancellationTokenSource, Task};
 
 fn section(title: &str) {
     println!("\n== {title}");
@@ -118,7 +118,45 @@ fn main() {
         );
     });
 
-    section("6. a token nobody can cancel");
+    section("6. tasks: a status for every future, and cancellation travels up with `?`");
+    let app = CancellationTokenSource::new();
+    let child = Task::with_token(&app.token(), |token| async move {
+        token.canceled().await; // a long job that stops when asked
+        token.throw_if_cancellation_requested()?;
+        Ok::<_, CanceledError>("never")
+    });
+    let child_handle = child.handle();
+    let parent = Task::new(async move {
+        let value = child.await?; // the child's CanceledError goes straight up
+        Ok::<_, CanceledError>(value)
+    });
+    let parent_handle = parent.handle();
+    println!(
+        "   before: parent {}, child {}",
+        parent_handle.status(),
+        child_handle.status()
+    );
+    let runner = std::thread::spawn(move || futures::executor::block_on(parent));
+    std::thread::sleep(Duration::from_millis(10));
+    println!(
+        "   running: parent {}, child {}",
+        parent_handle.status(),
+        child_handle.status()
+    );
+    child_handle.cancel_with("user closed the tab");
+    let err = runner.join().unwrap().unwrap_err();
+    println!(
+        "   after child_handle.cancel(): parent {}, child {}",
+        parent_handle.status(),
+        child_handle.status()
+    );
+    println!("   the parent's error still says why: {err}");
+    println!(
+        "   the app was never touched: {}",
+        app.is_cancellation_requested()
+    );
+
+    section("7. a token nobody can cancel");
     let none = CancellationToken::none();
     println!(
         "   CancellationToken::none(): can_be_canceled = {}",
