@@ -87,7 +87,10 @@ impl Timer {
             state = match state.heap.peek() {
                 Some(Reverse((when, _, _))) => {
                     let wait = when.saturating_duration_since(now);
-                    self.wake.wait_timeout(state, wait).unwrap_or_else(|e| e.into_inner()).0
+                    self.wake
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
                 None => self.wake.wait(state).unwrap_or_else(|e| e.into_inner()),
             };

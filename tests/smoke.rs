@@ -35,23 +35,30 @@ fn smoke() {
 
 #[test]
 fn deep_chain() {
-    std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
-        let root = CancellationTokenSource::new();
-        let mut last = root.token();
-        let mut keep = Vec::new();
-        for _ in 0..1_000_000 {
-            let c = last.child_source();
-            last = c.token();
-            keep.push(c);
-        }
-        root.cancel();
-        assert!(last.is_cancellation_requested());
-        drop(keep);
-        drop(last);
-        // chain held only through parents
-        let root2 = CancellationTokenSource::new();
-        let mut last = root2.token().child_source();
-        for _ in 0..1_000_000 { last = last.token().child_source(); }
-        drop(last);
-    }).unwrap().join().unwrap();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let root = CancellationTokenSource::new();
+            let mut last = root.token();
+            let mut keep = Vec::new();
+            for _ in 0..1_000_000 {
+                let c = last.child_source();
+                last = c.token();
+                keep.push(c);
+            }
+            root.cancel();
+            assert!(last.is_cancellation_requested());
+            drop(keep);
+            drop(last);
+            // chain held only through parents
+            let root2 = CancellationTokenSource::new();
+            let mut last = root2.token().child_source();
+            for _ in 0..1_000_000 {
+                last = last.token().child_source();
+            }
+            drop(last);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }

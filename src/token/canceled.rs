@@ -60,7 +60,9 @@ impl Future for Canceled<'_> {
 
 impl fmt::Debug for Canceled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Canceled").field("token", self.token).finish()
+        f.debug_struct("Canceled")
+            .field("token", self.token)
+            .finish()
     }
 }
 

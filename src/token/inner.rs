@@ -167,14 +167,11 @@ impl Ref {
                 parents,
             });
             for i in 0..parents {
-                raw.add(offset)
-                    .cast::<ChildLink>()
-                    .add(i)
-                    .write(ChildLink {
-                        node: Node::new(NodeKind::Child),
-                        child: ptr,
-                        parent: None,
-                    });
+                raw.add(offset).cast::<ChildLink>().add(i).write(ChildLink {
+                    node: Node::new(NodeKind::Child),
+                    child: ptr,
+                    parent: None,
+                });
             }
         }
         Ref(ptr)
@@ -413,7 +410,8 @@ impl Inner {
                 NodeKind::Callback => {
                     let me = *runner.get_or_insert_with(|| current_thread().id());
                     // SAFETY: popped nodes are non-null.
-                    let header = unsafe { NonNull::new_unchecked(node as *mut Node) }.cast::<CallbackHeader>();
+                    let header = unsafe { NonNull::new_unchecked(node as *mut Node) }
+                        .cast::<CallbackHeader>();
                     // SAFETY: the node is a `CallbackHeader`; we hold the lock.
                     unsafe { CallbackHeader::start(header, me) };
                     return Step::Callback(header);
@@ -512,7 +510,10 @@ unsafe fn die(ptr: NonNull<Inner>) {
                 dying.push(parent);
             }
         }
-        debug_assert!(inner.lock().list.is_empty(), "a dying token still has waiters");
+        debug_assert!(
+            inner.lock().list.is_empty(),
+            "a dying token still has waiters"
+        );
         let (layout, offset) = layout(parents);
         // SAFETY: nothing references the memory any more; drop what `Ref::new` wrote and
         // free it with the layout it was allocated with.

@@ -204,6 +204,8 @@ impl CancellationRegistration {
         // SAFETY: the node never entered a list; it is ours alone. Free it even if the
         // callback panics, then let the panic continue to the registering caller.
         let _free = FreeOnDrop(header);
+        // SAFETY: as above, the node is ours alone and in no list, so we may take and
+        // run its callback.
         unsafe { CallbackHeader::call(header, &reason) };
         CancellationRegistration::inert()
     }
@@ -236,7 +238,11 @@ impl CancellationRegistration {
             Some((inner, header)) => {
                 let _shared = inner.lock();
                 // SAFETY: the phase is guarded by the lock we hold.
-                unsafe { (*header.as_ptr()).phase.with(|p| !matches!(*p, Phase::Done)) }
+                unsafe {
+                    (*header.as_ptr())
+                        .phase
+                        .with(|p| !matches!(*p, Phase::Done))
+                }
             }
         }
     }

@@ -175,7 +175,10 @@ impl Drop for CancellationTokenSource {
 impl fmt::Debug for CancellationTokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancellationTokenSource")
-            .field("is_cancellation_requested", &self.is_cancellation_requested())
+            .field(
+                "is_cancellation_requested",
+                &self.is_cancellation_requested(),
+            )
             .finish()
     }
 }

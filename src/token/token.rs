@@ -92,7 +92,9 @@ impl CancellationToken {
     /// source (and every parent, and pending timeout) is gone without cancelling it.
     /// True once cancelled.
     pub fn can_be_canceled(&self) -> bool {
-        self.inner.as_ref().is_some_and(|inner| inner.can_be_canceled())
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| inner.can_be_canceled())
     }
 
     /// `Err(CanceledError)` once cancelled, carrying the [reason](Self::reason); the
@@ -163,7 +165,9 @@ impl CancellationToken {
         F: FnOnce(&CancelReason) + Send + 'static,
     {
         match &self.inner {
-            Some(inner) if inner.can_be_canceled() => CancellationRegistration::new(inner, callback),
+            Some(inner) if inner.can_be_canceled() => {
+                CancellationRegistration::new(inner, callback)
+            }
             _ => CancellationRegistration::inert(),
         }
     }
@@ -302,7 +306,10 @@ impl Wake for ThreadWaker {
 impl fmt::Debug for CancellationToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancellationToken")
-            .field("is_cancellation_requested", &self.is_cancellation_requested())
+            .field(
+                "is_cancellation_requested",
+                &self.is_cancellation_requested(),
+            )
             .field("can_be_canceled", &self.can_be_canceled())
             .finish()
     }

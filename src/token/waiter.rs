@@ -38,6 +38,8 @@ impl WaitNode {
         // Release: pairs with the Acquire load in `Waiter::unregister`, so a waiter that
         // sees the flag knows we are done with its node and may free it without the lock.
         // This store is our last access to the node.
+        // SAFETY: the node is still valid: its owner cannot free it before it sees this
+        // flag or takes the lock we hold.
         unsafe { (*this).notified.store(true, Ordering::Release) };
         waker
     }
