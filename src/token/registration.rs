@@ -146,8 +146,8 @@ impl CallbackHeader {
 /// itself, dropping or unregistering returns at once.
 ///
 /// A registration made on a token that was already cancelled (the callback ran inline),
-/// on [`CancellationToken::none`], or on a token that can no longer be cancelled holds
-/// nothing: it is *inert*.
+/// on [`CancellationToken::none`](crate::CancellationToken::none), or on a token that
+/// can no longer be cancelled holds nothing: it is *inert*.
 ///
 /// # Examples
 ///
