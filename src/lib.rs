@@ -49,11 +49,13 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod interrupt;
 mod sync;
 mod timer;
 mod token;
 
+pub use interrupt::{InterruptControl, InterruptGuard, Wait, WaitWith};
 pub use token::{
-    CancelReason, CanceledError, Canceled, CanceledOwned, CancellationRegistration,
+    CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
     CancellationToken, CancellationTokenSource, RunUntilCanceled,
 };
