@@ -434,9 +434,8 @@ impl<E: Send + 'static> InterruptControl<E> {
         }
 
         // No lock held from here on.
-        let consumed = if let Some(node) = taken {
+        let consumed = if let Some(node) = &taken {
             node.wake();
-            finished.push(node);
             // A `wait` selector left the event in place; a `wait_for` one moved it.
             event.take()
         } else {
@@ -454,6 +453,7 @@ impl<E: Send + 'static> InterruptControl<E> {
             }
         }
         drop(consumed);
+        drop(taken);
         drop(finished);
         drop(dropped);
         if let Some(payload) = first_panic {
