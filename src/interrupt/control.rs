@@ -52,7 +52,9 @@ thread_local! {
     /// Addresses of the hubs whose selectors or predicates this thread is running
     /// (invariant 4). Usually empty; nested only when a selector dispatches to another
     /// control.
-    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    // Not `const { .. }`: loom's `thread_local!` does not accept it.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static RUNNING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
 /// True if this thread is inside user code that hub `addr` called under its lock.
