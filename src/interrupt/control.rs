@@ -18,10 +18,11 @@
 //!    lock: every event sees one consistent list, and two events never interleave.
 //! 2. A node leaves `waiters` exactly once, under the hub lock: taken by the dispatcher
 //!    that finished it, or removed by its own future (drop, or token fired).
-//! 3. Selectors and predicates (user code) run under the hub lock but under no node lock
-//!    (node invariant 2 in `wait.rs`); everything else a user supplies — wakers, final
-//!    acts (token callbacks run by `cancel_with`), drops of selectors, events and
-//!    values — runs after the hub lock is released.
+//! 3. Selectors and predicates (user code) run under the hub lock, and a selector also
+//!    under its node's `selector` lock, which nothing else ever takes (node invariant 2
+//!    in `wait.rs`). Everything else a user supplies — wakers, final acts (token
+//!    callbacks run by `cancel_with`), drops of selectors, events and values — runs
+//!    after the hub lock is released.
 //! 4. While a thread runs a selector or predicate of a hub, that hub's address is on the
 //!    thread's `RUNNING` list. Taking the hub lock with the address on the list would
 //!    deadlock, so those paths check it first: `dispatch`, `wait`, `interrupt_on` and
@@ -31,11 +32,15 @@
 //!
 //! # Deadlock safety
 //!
-//! Lock order is hub → node, and hub → `deferred`; no thread takes the hub lock while
-//! holding a node lock or `deferred`. User code never runs under a node lock or
-//! `deferred`, and runs under the hub lock only as a selector or predicate, where
-//! invariant 4 turns every re-entrant acquisition into a panic or a deferral. Final
-//! acts run with no lock held, so they may dispatch, wait, or drop anything.
+//! Lock order is hub → node `selector` → node `state`, and hub → `deferred`; no thread
+//! takes the hub lock while holding a node lock or `deferred`. User code never runs
+//! under a node `state` lock or `deferred`, and runs under the hub lock only as a
+//! selector or predicate, where invariant 4 turns every re-entrant acquisition of the
+//! hub lock into a panic or a deferral; the `selector` lock it also holds is one no
+//! other path takes. Final acts run with no lock held, so they may dispatch, wait, or
+//! drop anything. Under the hub lock, tokens and sources are only read
+//! (`is_cancellation_requested`, one atomic load) or cloned: no token lock is taken and
+//! none is dropped there.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -46,7 +51,7 @@ use std::sync::Arc as StdArc;
 
 use super::wait::{EventSelector, MapSelector, Node, Offer, Offered, Select, Slot, Wait};
 use crate::sync::{thread_local, Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
-use crate::{CancelReason, CancellationTokenSource};
+use crate::{CancelReason, CancellationToken, CancellationTokenSource};
 
 thread_local! {
     /// Addresses of the hubs whose selectors or predicates this thread is running
@@ -88,6 +93,8 @@ impl Drop for RunningGuard {
 struct WaiterEntry<E> {
     id: u64,
     node: StdArc<dyn Offer<E>>,
+    /// Set by `with_token`/`with_timeout`: once cancelled, the wait takes nothing.
+    token: Option<CancellationToken>,
 }
 
 /// Returns the reason to cancel with when the event interrupts.
@@ -156,6 +163,20 @@ impl<E> Hub<E> {
             state.waiters.len() + state.interrupters.len(),
             Ordering::Relaxed,
         );
+    }
+
+    /// Binds `token` to waiter `id`: from now on, a dispatch that finds the token
+    /// cancelled removes the wait instead of offering it anything. No-op if the wait
+    /// already finished.
+    pub(crate) fn bind_token(&self, id: u64, token: CancellationToken) {
+        let old = {
+            let mut state = self.lock("with_token");
+            let Ok(index) = state.waiters.binary_search_by_key(&id, |e| e.id) else {
+                return;
+            };
+            state.waiters[index].token.replace(token)
+        };
+        drop(old);
     }
 
     /// Removes waiter `id` if still there (a finished node may already be gone).
@@ -317,7 +338,11 @@ impl<E: Send + 'static> InterruptControl<E> {
         let id = {
             let mut state = self.hub.lock("wait");
             let id = state.next_id();
-            state.waiters.push_back(WaiterEntry { id, node: offer });
+            state.waiters.push_back(WaiterEntry {
+                id,
+                node: offer,
+                token: None,
+            });
             self.hub.publish(&state);
             id
         };
@@ -368,8 +393,8 @@ impl<E: Send + 'static> InterruptControl<E> {
         let hub = &*self.hub;
         let mut event = Some(event);
         // Things to finish after the lock is released (invariant 3).
-        let mut taken: Option<StdArc<dyn Offer<E>>> = None;
-        let mut finished: Vec<StdArc<dyn Offer<E>>> = Vec::new();
+        let mut taken: Option<WaiterEntry<E>> = None;
+        let mut finished: Vec<WaiterEntry<E>> = Vec::new();
         let mut fired: Vec<(CancellationTokenSource, CancelReason)> = Vec::new();
         let mut dropped: Vec<Interrupter<E>> = Vec::new();
         {
@@ -408,17 +433,23 @@ impl<E: Send + 'static> InterruptControl<E> {
             // Then the waiters, oldest first, until one takes the event (invariant 1).
             let mut i = 0;
             while i < state.waiters.len() {
-                match state.waiters[i].node.offer(&mut event) {
+                let entry = &state.waiters[i];
+                if entry
+                    .token
+                    .as_ref()
+                    .is_some_and(CancellationToken::is_cancellation_requested)
+                {
+                    // Its future ends with `Err`; the token's callback wakes it.
+                    finished.extend(state.waiters.remove(i));
+                    continue;
+                }
+                match entry.node.offer(&mut event) {
                     Offered::Declined => i += 1,
                     Offered::Taken => {
-                        taken = state.waiters.remove(i).map(|e| e.node);
+                        taken = state.waiters.remove(i);
                         break;
                     }
-                    Offered::Panicked | Offered::Gone => {
-                        if let Some(entry) = state.waiters.remove(i) {
-                            finished.push(entry.node);
-                        }
-                    }
+                    Offered::Panicked => finished.extend(state.waiters.remove(i)),
                 }
             }
 
@@ -427,7 +458,7 @@ impl<E: Send + 'static> InterruptControl<E> {
             let deferred = std::mem::take(&mut *hub.deferred.lock());
             for id in deferred {
                 if let Some(entry) = state.remove_waiter(id) {
-                    finished.push(entry.node);
+                    finished.push(entry);
                 } else if let Some(interrupter) = state.remove_interrupter(id) {
                     dropped.push(interrupter);
                 }
@@ -436,15 +467,15 @@ impl<E: Send + 'static> InterruptControl<E> {
         }
 
         // No lock held from here on.
-        let consumed = if let Some(node) = &taken {
-            node.wake();
+        let consumed = if let Some(entry) = &taken {
+            entry.node.wake();
             // A `wait` selector left the event in place; a `wait_for` one moved it.
             event.take()
         } else {
             None
         };
-        for node in &finished {
-            node.wake();
+        for entry in &finished {
+            entry.node.wake();
         }
         let mut first_panic = None;
         for (source, reason) in fired {
@@ -582,6 +613,7 @@ impl<E> Clone for InterruptControl<E> {
 impl<E> fmt::Debug for InterruptControl<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InterruptControl")
+            // Relaxed: a snapshot for humans; see `Hub::publish`.
             .field("active", &self.hub.active.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }

@@ -8,13 +8,15 @@
 //!
 //! # Node invariants
 //!
-//! 1. `outcome` leaves `Waiting` exactly once, under the node lock: to `Ready` or
+//! 1. `outcome` leaves `Waiting` exactly once, under the `state` lock: to `Ready` or
 //!    `Panicked` by the one dispatcher that offered it an event (dispatchers are
 //!    serialized by the hub lock), or to `Canceled` by the future's own poll after it
-//!    removed the node from the hub.
-//! 2. The selector is only called by a dispatcher holding the hub lock, with the node
-//!    lock released (it is taken out of the node for the call and put back after), so
-//!    user code never runs under a node lock and a selector runs on one thread at a time.
+//!    removed the node from the hub. While the node is in the hub's list, it is
+//!    `Waiting`.
+//! 2. The `selector` lock is taken only by a dispatcher holding the hub lock, for the
+//!    whole selector call. So it is never contended, and user code holding it cannot
+//!    deadlock: every other path into a node (poll, wake, cancel) takes `state`, never
+//!    `selector`, and no path takes `state` while user code runs.
 //! 3. The selector sees the event by reference and only `wait_for`'s wrapper moves it,
 //!    after the predicate returned true: a panicking selector never loses the event.
 
@@ -88,9 +90,6 @@ pub(crate) enum Offered {
     /// The selector panicked: the node is finished (the panic waits in it); the event
     /// is untouched.
     Panicked,
-    /// The node is finished, or its token fired: take it off the hub; the event is
-    /// untouched.
-    Gone,
 }
 
 /// The hub's view of a node.
@@ -108,8 +107,6 @@ pub(crate) trait Slot<T>: Send + Sync {
     /// After the node left the hub because its token fired: the value if one was taken
     /// in time, else marks the node canceled.
     fn finish_canceled(&self) -> Option<T>;
-    /// Binds the token the dispatcher checks before offering.
-    fn set_token(&self, token: CancellationToken);
     /// Wakes the future, if it left a waker. Called with no lock held.
     fn wake_waiter(&self);
 }
@@ -122,26 +119,24 @@ enum Outcome<T> {
     Delivered,
 }
 
-struct NodeState<S, T> {
-    /// `None` only while a dispatcher runs it (invariant 2).
-    selector: Option<S>,
+struct NodeState<T> {
     outcome: Outcome<T>,
     waker: Option<Waker>,
-    token: Option<CancellationToken>,
 }
 
 pub(crate) struct Node<S, T> {
-    state: Mutex<NodeState<S, T>>,
+    /// Invariant 2: locked only by the dispatcher, around the selector call.
+    selector: Mutex<S>,
+    state: Mutex<NodeState<T>>,
 }
 
 impl<S, T> Node<S, T> {
     pub(crate) fn new(selector: S) -> Self {
         Node {
+            selector: Mutex::new(selector),
             state: Mutex::new(NodeState {
-                selector: Some(selector),
                 outcome: Outcome::Waiting,
                 waker: None,
-                token: None,
             }),
         }
     }
@@ -152,48 +147,26 @@ where
     S: Select<E>,
 {
     fn offer(&self, event: &mut Option<E>) -> Offered {
-        let mut selector = {
-            let mut state = self.state.lock();
-            if !matches!(state.outcome, Outcome::Waiting) {
-                return Offered::Gone;
-            }
-            if state
-                .token
-                .as_ref()
-                .is_some_and(CancellationToken::is_cancellation_requested)
-            {
-                return Offered::Gone;
-            }
-            match state.selector.take() {
-                Some(selector) => selector,
-                // Unreachable by invariant 2; declining is the safe answer.
-                None => return Offered::Declined,
-            }
+        let result = {
+            let mut selector = self.selector.lock();
+            // The guard outlives the unwinding, so nothing is poisoned either way.
+            panic::catch_unwind(AssertUnwindSafe(|| selector.select(event)))
         };
-        // Invariant 2: no node lock is held while user code runs.
-        let result = panic::catch_unwind(AssertUnwindSafe(|| selector.select(event)));
-        let mut state = self.state.lock();
-        // Put the selector back even when finished: it is dropped with the node, which
-        // happens outside every lock, never here under the hub lock.
-        state.selector = Some(selector);
         match result {
             Ok(None) => Offered::Declined,
             Ok(Some(value)) => {
-                state.outcome = Outcome::Ready(value);
+                self.state.lock().outcome = Outcome::Ready(value);
                 Offered::Taken
             }
             Err(payload) => {
-                state.outcome = Outcome::Panicked(payload);
+                self.state.lock().outcome = Outcome::Panicked(payload);
                 Offered::Panicked
             }
         }
     }
 
     fn wake(&self) {
-        let waker = self.state.lock().waker.take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.wake_waiter();
     }
 }
 
@@ -234,10 +207,6 @@ impl<S: Send, T: Send> Slot<T> for Node<S, T> {
             }
             _ => None,
         }
-    }
-
-    fn set_token(&self, token: CancellationToken) {
-        self.state.lock().token = Some(token);
     }
 
     fn wake_waiter(&self) {
@@ -294,6 +263,9 @@ impl<E: Send + 'static, T: Send + 'static> Wait<E, T> {
     ///
     /// From the moment the token is cancelled, the wait takes no more events, even
     /// before it is next polled. An event it took before that is still delivered.
+    ///
+    /// # Panics
+    /// If called from inside a selector or predicate of the same control.
     ///
     /// ```
     /// # use cancel_token::{CancellationTokenSource, InterruptControl};
@@ -390,7 +362,7 @@ pub struct WaitWith<E, T> {
 
 impl<E: Send + 'static, T: Send + 'static> WaitWith<E, T> {
     fn new(wait: Wait<E, T>, token: CancellationToken) -> Self {
-        wait.node.set_token(token.clone());
+        wait.hub.bind_token(wait.id, token.clone());
         let node = wait.node.clone();
         // Runs inline if the token is already cancelled, waking nobody; `poll` then sees
         // the cancellation itself.
