@@ -11,6 +11,7 @@
 //! cargo run --example cake -- 7     # one run with seed 7
 //! ```
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -76,6 +77,8 @@ fn bake(seed: u64) -> Vec<String> {
     // The external event queue; the program ends when every b-thread is gone and the
     // queue is empty (every sender dropped).
     let (queue, events) = mpsc::channel::<BEvent>();
+    // BPjs's external event queue (`bp.enqueueExternalEvent`), used by the final act.
+    let external = Arc::new(Mutex::new(VecDeque::new()));
 
     // Every b-thread's first wait is registered here, before any event flows.
     log.say(format!("#  [READ] cake.rs (seed {seed})"));
@@ -93,8 +96,12 @@ fn bake(seed: u64) -> Vec<String> {
     // b-thread "baker", interrupted by "Cake Burnt".
     let baker = CancellationTokenSource::new();
     let interrupt = control.interrupt_on(&baker, |e| *e == CAKE_BURNT);
+    // The final act. Its registration is owned by the program, not by the baker
+    // thread: a baker that sees the cancellation and exits must not unregister it
+    // before the dispatching thread runs it (a registration either runs or is
+    // unregistered, never both).
     let final_act = {
-        let (log, queue) = (log.clone(), queue.clone());
+        let (log, external) = (log.clone(), external.clone());
         baker.token().register(move |reason| {
             let why = reason
                 .downcast_ref::<BEvent>()
@@ -102,7 +109,7 @@ fn bake(seed: u64) -> Vec<String> {
             log.say("  -:BPjs Removed baker".into());
             log.say(format!("   :baker's final act: interrupted by {why}"));
             // A final act cannot bsync, but it can enqueue external events.
-            let _ = queue.send(SORRY);
+            external.lock().unwrap().push_back(SORRY);
         })
     };
     let cake_requested = control.wait_for(|e| *e == CAKE).with_token(&baker.token());
@@ -123,7 +130,7 @@ fn bake(seed: u64) -> Vec<String> {
             oven_queue.send(outcome).unwrap();
         }),
         thread::spawn(move || {
-            let _keep = (interrupt, final_act);
+            let _interrupt = interrupt;
             let steps = || -> Result<(), CanceledError> {
                 block_on(cake_requested)?;
                 baker_queue.send(BUY).unwrap();
@@ -145,11 +152,18 @@ fn bake(seed: u64) -> Vec<String> {
     ];
 
     // The event loop: select (here: the next queued event), log, dispatch.
-    for event in events {
+    loop {
+        // External events first. Final acts run inside `dispatch`, on this thread, so
+        // what they enqueue is there before we block on the b-threads again.
+        let external_event = external.lock().unwrap().pop_front();
+        let Some(event) = external_event.or_else(|| events.recv().ok()) else {
+            break;
+        };
         log.say(format!(" --:BPjs Event {event}"));
         // Nobody has normal handlers here; an unconsumed event is simply done.
         let _ = control.dispatch(event);
     }
+    drop(final_act);
     log.say("---:BPjs No Event Selected".into());
     log.say("---:BPjs Ended".into());
     for t in threads {

@@ -1,6 +1,7 @@
 //! The seed scenarios (000 Graia upload session, 001 simbot continuous session, 002 BPjs
 //! cake) as tests, each bounded in time.
 
+use std::collections::VecDeque;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -174,6 +175,9 @@ fn seed_001_continuous_session_sums_to_ten() {
 fn cake(burn: bool) -> Vec<&'static str> {
     let control = InterruptControl::<&'static str>::new();
     let (queue, events) = mpsc::channel::<&'static str>();
+    // BPjs's external event queue, for final acts. Not a `Sender`: the final act's
+    // registration lives as long as the program, and must not keep the loop alive.
+    let external = Arc::new(Mutex::new(VecDeque::new()));
     let log = Arc::new(Mutex::new(Vec::new()));
 
     let bake_start = control.wait_for(|e| *e == "Bake Start");
@@ -181,12 +185,14 @@ fn cake(burn: bool) -> Vec<&'static str> {
 
     let baker = CancellationTokenSource::new();
     let interrupt = control.interrupt_on(&baker, |e| *e == "Cake Burnt");
+    // Owned here, not by the baker thread: a baker that sees the cancellation and
+    // exits must not unregister its final act before the dispatcher runs it.
     let final_act = {
-        let (log, queue) = (log.clone(), queue.clone());
+        let (log, external) = (log.clone(), external.clone());
         baker.token().register(move |reason| {
             assert_eq!(reason.downcast_ref::<&str>(), Some(&"Cake Burnt"));
             log.lock().unwrap().push("Removed baker");
-            queue.send("Sorry, no cake").unwrap();
+            external.lock().unwrap().push_back("Sorry, no cake");
         })
     };
     let requested = control
@@ -204,7 +210,7 @@ fn cake(burn: bool) -> Vec<&'static str> {
                 .unwrap();
         }),
         thread::spawn(move || {
-            let _keep = (interrupt, final_act);
+            let _keep = interrupt;
             let run = || -> Result<(), CanceledError> {
                 block_on(requested)?;
                 baker_queue.send("Buy Ingredients").unwrap();
@@ -225,10 +231,17 @@ fn cake(burn: bool) -> Vec<&'static str> {
             }
         }),
     ];
-    for event in events {
+    loop {
+        // Final acts run inside `dispatch`, on this thread, so what they enqueued is
+        // there before we block on the b-threads' queue again.
+        let queued = external.lock().unwrap().pop_front();
+        let Some(event) = queued.or_else(|| events.recv().ok()) else {
+            break;
+        };
         log.lock().unwrap().push(event);
         let _ = control.dispatch(event);
     }
+    drop(final_act);
     for t in threads {
         t.join().unwrap();
     }
