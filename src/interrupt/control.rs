@@ -505,6 +505,14 @@ impl<E: Send + 'static> InterruptControl<E> {
     /// the caller of `dispatch`. Final acts run on the dispatching thread with no lock
     /// held and may dispatch further events.
     ///
+    /// # Final acts
+    /// Register them on the source's token, and keep their registrations alive until
+    /// the interrupted work is settled, somewhere other than the work itself: a task
+    /// that sees the cancellation (its token-bound waits are woken by callbacks that
+    /// run before older ones) and drops its registration at once may unregister a
+    /// final act before the dispatching thread gets to run it — a registration either
+    /// runs or is unregistered, never both.
+    ///
     /// The interrupter fires at most once, then removes itself; it is also removed when
     /// the returned guard is dropped, or at the next dispatch after `source` was
     /// cancelled some other way. If the predicate panics, `source` is cancelled with a
