@@ -328,6 +328,38 @@ fn a_selector_may_drop_a_wait_of_its_own_control() {
 }
 
 #[test]
+fn a_wait_dropped_by_an_older_selector_does_not_take_the_event() {
+    within(10, || {
+        let control = InterruptControl::<u32>::new();
+        let slot = Arc::new(Mutex::new(None));
+        let held = slot.clone();
+        // Older: passes on everything, but drops the younger wait first.
+        let dropper = control.wait(move |_: &u32| {
+            held.lock().unwrap().take();
+            None::<()>
+        });
+        // Younger: would take anything.
+        *slot.lock().unwrap() = Some(control.wait_for(|_| true));
+        // The same with an interrupter guard dropped by an older predicate.
+        let source = CancellationTokenSource::new();
+        let guard_slot = Arc::new(Mutex::new(None));
+        let g = guard_slot.clone();
+        let other = CancellationTokenSource::new();
+        let _older = control.interrupt_on(&other, move |_| {
+            g.lock().unwrap().take();
+            false
+        });
+        *guard_slot.lock().unwrap() = Some(control.interrupt_on(&source, |_| true));
+
+        assert_eq!(control.dispatch(1), Some(1)); // handed back, not lost
+        assert!(!source.is_cancellation_requested());
+        assert_eq!(control.waiting(), 1);
+        drop(dropper);
+        assert_eq!(control.waiting(), 0);
+    });
+}
+
+#[test]
 fn a_selector_may_use_another_control() {
     let a = InterruptControl::<u32>::new();
     let b = InterruptControl::<u32>::new();

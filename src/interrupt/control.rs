@@ -27,8 +27,9 @@
 //!    thread's `RUNNING` list. Taking the hub lock with the address on the list would
 //!    deadlock, so those paths check it first: `dispatch`, `wait`, `interrupt_on` and
 //!    `waiting` panic with a message, and drops (a `Wait` or guard dropped by a selector)
-//!    push their id on `deferred`, which the running dispatch drains before it releases
-//!    the lock.
+//!    push their id on `deferred` (and set `has_deferred`), which the running dispatch
+//!    applies before it offers the event to anything else, and before it unlocks: a
+//!    wait dropped by a selector never takes the event being dispatched.
 //!
 //! # Deadlock safety
 //!
@@ -50,7 +51,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 
 use super::wait::{EventSelector, MapSelector, Node, Offer, Offered, Select, Slot, Wait};
-use crate::sync::{thread_local, Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{thread_local, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::{CancelReason, CancellationToken, CancellationTokenSource};
 
 thread_local! {
@@ -134,6 +135,8 @@ pub(crate) struct Hub<E> {
     active: AtomicUsize,
     state: Mutex<State<E>>,
     deferred: Mutex<Vec<u64>>,
+    /// `deferred` is not empty. Set and cleared only by the thread holding the hub lock.
+    has_deferred: AtomicBool,
 }
 
 impl<E> Hub<E> {
@@ -179,11 +182,51 @@ impl<E> Hub<E> {
         drop(old);
     }
 
+    /// Queues the removal of `id` for the dispatch this thread is running (invariant 4).
+    fn defer(&self, id: u64) {
+        self.deferred.lock().push(id);
+        // Relaxed: we are inside the dispatch holding the hub lock, the only thread that
+        // ever reads or writes the flag (invariant 4).
+        self.has_deferred.store(true, Ordering::Relaxed);
+    }
+
+    /// Applies removals deferred by the user code this dispatch just ran (invariant 4),
+    /// keeping the two loop cursors on the same next entry. Caller holds the hub lock.
+    fn apply_deferred(
+        &self,
+        state: &mut State<E>,
+        next_interrupter: &mut usize,
+        next_waiter: &mut usize,
+        finished: &mut Vec<WaiterEntry<E>>,
+        dropped: &mut Vec<Interrupter<E>>,
+    ) {
+        // Relaxed: only the lock holder (this thread) touches the flag; see `defer`.
+        if !self.has_deferred.load(Ordering::Relaxed) {
+            return;
+        }
+        self.has_deferred.store(false, Ordering::Relaxed);
+        let ids = std::mem::take(&mut *self.deferred.lock());
+        for id in ids {
+            if let Ok(index) = state.waiters.binary_search_by_key(&id, |e| e.id) {
+                if index < *next_waiter {
+                    *next_waiter -= 1;
+                }
+                finished.extend(state.waiters.remove(index));
+            } else if let Some(index) = state.interrupters.iter().position(|i| i.id == id) {
+                if index < *next_interrupter {
+                    *next_interrupter -= 1;
+                }
+                dropped.push(state.interrupters.remove(index));
+            }
+        }
+    }
+
     /// Removes waiter `id` if still there (a finished node may already be gone).
     pub(crate) fn remove_waiter(&self, id: u64) {
         if running_in(self.addr()) {
-            // Invariant 4: the dispatch running on this thread removes it before unlocking.
-            self.deferred.lock().push(id);
+            // Invariant 4: the dispatch running on this thread removes it before it
+            // offers the event to it, and in any case before unlocking.
+            self.defer(id);
             return;
         }
         let removed = {
@@ -200,7 +243,7 @@ impl<E> Hub<E> {
 
     fn remove_interrupter(&self, id: u64) {
         if running_in(self.addr()) {
-            self.deferred.lock().push(id);
+            self.defer(id);
             return;
         }
         let removed = {
@@ -264,6 +307,7 @@ impl<E: Send + 'static> InterruptControl<E> {
                     interrupters: Vec::new(),
                 }),
                 deferred: Mutex::new(Vec::new()),
+                has_deferred: AtomicBool::new(false),
             }),
         }
     }
@@ -403,8 +447,12 @@ impl<E: Send + 'static> InterruptControl<E> {
             let state = &mut *state;
 
             // Interrupters observe first; they never consume.
-            let mut i = 0;
-            while i < state.interrupters.len() {
+            let (mut i, mut w) = (0, 0);
+            loop {
+                hub.apply_deferred(state, &mut i, &mut w, &mut finished, &mut dropped);
+                if i >= state.interrupters.len() {
+                    break;
+                }
                 let interrupter = &mut state.interrupters[i];
                 if interrupter.source.is_cancellation_requested() {
                     dropped.push(state.interrupters.remove(i));
@@ -431,38 +479,34 @@ impl<E: Send + 'static> InterruptControl<E> {
             }
 
             // Then the waiters, oldest first, until one takes the event (invariant 1).
-            let mut i = 0;
-            while i < state.waiters.len() {
-                let entry = &state.waiters[i];
+            loop {
+                hub.apply_deferred(state, &mut i, &mut w, &mut finished, &mut dropped);
+                if w >= state.waiters.len() {
+                    break;
+                }
+                let entry = &state.waiters[w];
                 if entry
                     .token
                     .as_ref()
                     .is_some_and(CancellationToken::is_cancellation_requested)
                 {
                     // Its future ends with `Err`; the token's callback wakes it.
-                    finished.extend(state.waiters.remove(i));
+                    finished.extend(state.waiters.remove(w));
                     continue;
                 }
                 match entry.node.offer(&mut event) {
-                    Offered::Declined => i += 1,
+                    Offered::Declined => w += 1,
                     Offered::Taken => {
-                        taken = state.waiters.remove(i);
+                        taken = state.waiters.remove(w);
                         break;
                     }
-                    Offered::Panicked => finished.extend(state.waiters.remove(i)),
+                    Offered::Panicked => finished.extend(state.waiters.remove(w)),
                 }
             }
 
-            // Invariant 4: owners dropped by the user code we just ran.
+            // Invariant 4: owners dropped by the last user code we ran.
             drop(running);
-            let deferred = std::mem::take(&mut *hub.deferred.lock());
-            for id in deferred {
-                if let Some(entry) = state.remove_waiter(id) {
-                    finished.push(entry);
-                } else if let Some(interrupter) = state.remove_interrupter(id) {
-                    dropped.push(interrupter);
-                }
-            }
+            hub.apply_deferred(state, &mut i, &mut w, &mut finished, &mut dropped);
             hub.publish(state);
         }
 
