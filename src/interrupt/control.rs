@@ -272,7 +272,9 @@ impl<E> Hub<E> {
 ///
 /// # Selectors
 /// A selector only *selects*: it gets each offered event by reference and returns
-/// `Some(value)` to consume it or `None` to pass. It runs synchronously on the
+/// `Some(value)` to consume it or `None` to pass. By reference, so that passing costs
+/// nothing and a selector that panics cannot lose the event;
+/// [`wait_for`](Self::wait_for) hands you the event itself when you want it whole. It runs synchronously on the
 /// dispatching thread, under the control's lock, so it must be quick and must not call
 /// back into the same control: doing so panics rather than deadlocks (a selector may
 /// use other controls, and may drop waits of this one). Do the real work after the

@@ -227,7 +227,8 @@ impl<S: Send, T: Send> Slot<T> for Node<S, T> {
 /// window in which the answer is lost.
 ///
 /// Bind it to a token or a deadline with [`with_token`](Self::with_token) and
-/// [`with_timeout`](Self::with_timeout). A plain `Wait` waits as long as it takes.
+/// [`with_timeout`](Self::with_timeout). A plain `Wait` waits as long as it takes —
+/// forever, if every clone of the control is dropped and nothing can dispatch any more.
 ///
 /// # Cancel safety
 /// Dropping a `Wait` removes it from the control; nothing is offered to it afterwards.
@@ -352,6 +353,10 @@ impl<E, T> fmt::Debug for Wait<E, T> {
 /// # Cancel safety
 /// As for [`Wait`]: dropping it removes the wait; a value it already took is dropped
 /// with it.
+///
+/// # Panics
+/// As for [`Wait`]: polling resumes a selector's panic; polling after completion
+/// panics.
 #[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
 pub struct WaitWith<E, T> {
     wait: Wait<E, T>,
