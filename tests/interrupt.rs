@@ -104,12 +104,14 @@ fn oldest_waiter_first_and_each_event_consumed_once() {
 
 #[test]
 fn registered_at_creation_so_events_before_the_first_poll_are_kept() {
-    let control = InterruptControl::<&'static str>::new();
-    let wait = control.wait_for(|e| e.starts_with("reply"));
-    // The request's answer arrives before anyone polls the wait.
-    assert_eq!(control.dispatch("noise"), Some("noise"));
-    assert_eq!(control.dispatch("reply: 42"), None);
-    assert_eq!(block_on(wait), "reply: 42");
+    within(10, || {
+        let control = InterruptControl::<&'static str>::new();
+        let wait = control.wait_for(|e| e.starts_with("reply"));
+        // The request's answer arrives before anyone polls the wait.
+        assert_eq!(control.dispatch("noise"), Some("noise"));
+        assert_eq!(control.dispatch("reply: 42"), None);
+        assert_eq!(block_on(wait), "reply: 42");
+    });
 }
 
 #[test]
@@ -131,32 +133,36 @@ fn wake_count_is_exact() {
 
 #[test]
 fn selector_results_may_be_results() {
-    #[derive(Debug, PartialEq)]
-    struct ParseError(String);
-    let control = InterruptControl::<String>::new();
-    let wait = control.wait(|s: &String| match s.parse::<i32>() {
-        Ok(n) => Some(Ok(n)),
-        Err(_) if s.starts_with('#') => None, // a comment: not for us
-        Err(_) => Some(Err(ParseError(s.clone()))),
+    within(10, || {
+        #[derive(Debug, PartialEq)]
+        struct ParseError(String);
+        let control = InterruptControl::<String>::new();
+        let wait = control.wait(|s: &String| match s.parse::<i32>() {
+            Ok(n) => Some(Ok(n)),
+            Err(_) if s.starts_with('#') => None, // a comment: not for us
+            Err(_) => Some(Err(ParseError(s.clone()))),
+        });
+        assert_eq!(control.dispatch("# hi".into()), Some("# hi".to_string()));
+        assert_eq!(control.dispatch("x".into()), None);
+        assert_eq!(block_on(wait), Err(ParseError("x".into())));
     });
-    assert_eq!(control.dispatch("# hi".into()), Some("# hi".to_string()));
-    assert_eq!(control.dispatch("x".into()), None);
-    assert_eq!(block_on(wait), Err(ParseError("x".into())));
 }
 
 #[test]
 fn token_bound_wait_ends_with_the_reason_and_is_removed() {
-    let control = InterruptControl::<u32>::new();
-    let source = CancellationTokenSource::new();
-    let mut wait = control.wait_for(|_| true).with_token(&source.token());
-    assert_eq!(control.waiting(), 1);
-    source.cancel_with("bye");
-    // Even before it is polled again, a cancelled wait takes nothing.
-    assert_eq!(control.dispatch(1), Some(1));
-    let err: CanceledError = block_on(&mut wait).unwrap_err();
-    assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"bye"));
-    assert!(!err.is_timeout());
-    assert_eq!(control.waiting(), 0);
+    within(10, || {
+        let control = InterruptControl::<u32>::new();
+        let source = CancellationTokenSource::new();
+        let mut wait = control.wait_for(|_| true).with_token(&source.token());
+        assert_eq!(control.waiting(), 1);
+        source.cancel_with("bye");
+        // Even before it is polled again, a cancelled wait takes nothing.
+        assert_eq!(control.dispatch(1), Some(1));
+        let err: CanceledError = block_on(&mut wait).unwrap_err();
+        assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"bye"));
+        assert!(!err.is_timeout());
+        assert_eq!(control.waiting(), 0);
+    });
 }
 
 #[test]
@@ -177,12 +183,14 @@ fn cancel_wakes_a_pending_token_bound_wait() {
 
 #[test]
 fn an_event_taken_before_the_token_fired_is_delivered() {
-    let control = InterruptControl::<u32>::new();
-    let source = CancellationTokenSource::new();
-    let wait = control.wait_for(|_| true).with_token(&source.token());
-    assert_eq!(control.dispatch(9), None);
-    source.cancel();
-    assert_eq!(block_on(wait), Ok(9));
+    within(10, || {
+        let control = InterruptControl::<u32>::new();
+        let source = CancellationTokenSource::new();
+        let wait = control.wait_for(|_| true).with_token(&source.token());
+        assert_eq!(control.dispatch(9), None);
+        source.cancel();
+        assert_eq!(block_on(wait), Ok(9));
+    });
 }
 
 #[test]
@@ -249,41 +257,45 @@ fn a_million_waits_leave_nothing_behind() {
 
 #[test]
 fn a_dropped_wait_takes_nothing() {
-    let control = InterruptControl::<u32>::new();
-    let kept = control.wait_for(|n| *n > 0);
-    let dropped = control.wait_for(|_| true);
-    drop(dropped);
-    assert_eq!(control.dispatch(0), Some(0));
-    assert_eq!(control.dispatch(1), None);
-    assert_eq!(block_on(kept), 1);
+    within(10, || {
+        let control = InterruptControl::<u32>::new();
+        let kept = control.wait_for(|n| *n > 0);
+        let dropped = control.wait_for(|_| true);
+        drop(dropped);
+        assert_eq!(control.dispatch(0), Some(0));
+        assert_eq!(control.dispatch(1), None);
+        assert_eq!(block_on(kept), 1);
+    });
 }
 
 #[test]
 fn a_panicking_selector_ends_its_own_wait_and_loses_no_event() {
-    let control = InterruptControl::<u32>::new();
-    let mut bad = control.wait(|n: &u32| -> Option<u32> {
-        if *n == 13 {
-            panic!("unlucky")
-        }
-        None
+    within(10, || {
+        let control = InterruptControl::<u32>::new();
+        let mut bad = control.wait(|n: &u32| -> Option<u32> {
+            if *n == 13 {
+                panic!("unlucky")
+            }
+            None
+        });
+        let bad_for = control.wait_for(|n| if *n == 13 { panic!("again") } else { false });
+        let good = control.wait_for(|n| *n == 13);
+        let later = control.wait_for(|n| *n == 14);
+
+        assert_eq!(control.dispatch(13), None); // both panicked, `good` got it
+        assert_eq!(block_on(good), 13);
+        assert_eq!(control.waiting(), 1); // the two panicked waits are gone
+
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| poll_noop(&mut bad))).unwrap_err();
+        assert_eq!(caught.downcast_ref::<&str>(), Some(&"unlucky"));
+        drop(bad);
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| block_on(bad_for))).unwrap_err();
+        assert_eq!(caught.downcast_ref::<&str>(), Some(&"again"));
+
+        // The hub is not poisoned.
+        assert_eq!(control.dispatch(14), None);
+        assert_eq!(block_on(later), 14);
     });
-    let bad_for = control.wait_for(|n| if *n == 13 { panic!("again") } else { false });
-    let good = control.wait_for(|n| *n == 13);
-    let later = control.wait_for(|n| *n == 14);
-
-    assert_eq!(control.dispatch(13), None); // both panicked, `good` got it
-    assert_eq!(block_on(good), 13);
-    assert_eq!(control.waiting(), 1); // the two panicked waits are gone
-
-    let caught = panic::catch_unwind(AssertUnwindSafe(|| poll_noop(&mut bad))).unwrap_err();
-    assert_eq!(caught.downcast_ref::<&str>(), Some(&"unlucky"));
-    drop(bad);
-    let caught = panic::catch_unwind(AssertUnwindSafe(|| block_on(bad_for))).unwrap_err();
-    assert_eq!(caught.downcast_ref::<&str>(), Some(&"again"));
-
-    // The hub is not poisoned.
-    assert_eq!(control.dispatch(14), None);
-    assert_eq!(block_on(later), 14);
 }
 
 #[test]
@@ -361,34 +373,38 @@ fn a_wait_dropped_by_an_older_selector_does_not_take_the_event() {
 
 #[test]
 fn a_selector_may_use_another_control() {
-    let a = InterruptControl::<u32>::new();
-    let b = InterruptControl::<u32>::new();
-    let forwarded = b.wait_for(|_| true);
-    let b2 = b.clone();
-    let forwarder = a.wait(move |n: &u32| b2.dispatch(*n * 2).is_none().then_some(()));
-    assert_eq!(a.dispatch(21), None);
-    block_on(forwarder);
-    assert_eq!(block_on(forwarded), 42);
+    within(10, || {
+        let a = InterruptControl::<u32>::new();
+        let b = InterruptControl::<u32>::new();
+        let forwarded = b.wait_for(|_| true);
+        let b2 = b.clone();
+        let forwarder = a.wait(move |n: &u32| b2.dispatch(*n * 2).is_none().then_some(()));
+        assert_eq!(a.dispatch(21), None);
+        block_on(forwarder);
+        assert_eq!(block_on(forwarded), 42);
+    });
 }
 
 #[test]
 fn interrupt_cancels_with_the_event_and_observes_without_consuming() {
-    let control = InterruptControl::<String>::new();
-    let source = CancellationTokenSource::new();
-    let guard = control.interrupt_on(&source, |e| e == "stop");
-    let seen = Arc::new(Mutex::new(None));
-    let seen2 = seen.clone();
-    let _final_act = source.token().register(move |reason| {
-        *seen2.lock().unwrap() = reason.downcast_ref::<String>().cloned();
+    within(10, || {
+        let control = InterruptControl::<String>::new();
+        let source = CancellationTokenSource::new();
+        let guard = control.interrupt_on(&source, |e| e == "stop");
+        let seen = Arc::new(Mutex::new(None));
+        let seen2 = seen.clone();
+        let _final_act = source.token().register(move |reason| {
+            *seen2.lock().unwrap() = reason.downcast_ref::<String>().cloned();
+        });
+        let waiter = control.wait_for(|e| e == "stop");
+        assert_eq!(control.dispatch("go".into()), Some("go".to_string()));
+        assert!(!source.is_cancellation_requested());
+        assert_eq!(control.dispatch("stop".into()), None); // the waiter still consumed it
+        assert!(source.is_cancellation_requested());
+        assert_eq!(seen.lock().unwrap().as_deref(), Some("stop"));
+        assert_eq!(block_on(waiter), "stop");
+        drop(guard);
     });
-    let waiter = control.wait_for(|e| e == "stop");
-    assert_eq!(control.dispatch("go".into()), Some("go".to_string()));
-    assert!(!source.is_cancellation_requested());
-    assert_eq!(control.dispatch("stop".into()), None); // the waiter still consumed it
-    assert!(source.is_cancellation_requested());
-    assert_eq!(seen.lock().unwrap().as_deref(), Some("stop"));
-    assert_eq!(block_on(waiter), "stop");
-    drop(guard);
 }
 
 #[test]
@@ -468,16 +484,18 @@ fn an_interrupted_task_sees_canceled_error_with_the_event() {
 
 #[test]
 fn a_panicking_interrupt_predicate_cancels_its_source_with_a_message() {
-    let control = InterruptControl::<u32>::new();
-    let source = CancellationTokenSource::new();
-    let _guard = control.interrupt_on(&source, |_| panic!("bad predicate"));
-    let waiter = control.wait_for(|_| true);
-    assert_eq!(control.dispatch(1), None); // the event still reached the waiter
-    assert_eq!(block_on(waiter), 1);
-    let reason = source.token().reason().unwrap();
-    let message = reason.downcast_ref::<String>().unwrap();
-    assert!(message.contains("bad predicate"), "{message}");
-    assert_eq!(control.dispatch(2), Some(2));
+    within(10, || {
+        let control = InterruptControl::<u32>::new();
+        let source = CancellationTokenSource::new();
+        let _guard = control.interrupt_on(&source, |_| panic!("bad predicate"));
+        let waiter = control.wait_for(|_| true);
+        assert_eq!(control.dispatch(1), None); // the event still reached the waiter
+        assert_eq!(block_on(waiter), 1);
+        let reason = source.token().reason().unwrap();
+        let message = reason.downcast_ref::<String>().unwrap();
+        assert!(message.contains("bad predicate"), "{message}");
+        assert_eq!(control.dispatch(2), Some(2));
+    });
 }
 
 #[test]
@@ -637,6 +655,61 @@ fn tokio_select_drops_the_losing_wait() {
             }
             assert_eq!(control.dispatch(3), None);
             assert_eq!(task.await.unwrap(), 3);
+        });
+    });
+}
+
+/// BPjs on tokio: a task whose waits are bound to its token is interrupted by an event
+/// dispatched from a plain thread; its final act dispatches a follow-up event, which a
+/// second task receives.
+#[test]
+fn tokio_task_interrupted_by_a_dispatch_from_another_thread() {
+    within(20, || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let control = InterruptControl::<&'static str>::new();
+            let worker = CancellationTokenSource::new();
+            let _guard = control.interrupt_on(&worker, |e| *e == "abort");
+            let c = control.clone();
+            let _final_act = worker.token().register(move |reason| {
+                assert_eq!(reason.downcast_ref::<&str>(), Some(&"abort"));
+                assert_eq!(c.dispatch("cleaned up"), None);
+            });
+            let notified = tokio::spawn(control.wait_for(|e| *e == "cleaned up"));
+            let token = worker.token();
+            let c = control.clone();
+            let task = tokio::spawn(async move {
+                let mut steps = 0u32;
+                loop {
+                    match c.wait_for(|e| *e == "step").with_token(&token).await {
+                        Ok(_) => steps += 1,
+                        Err(err) => return (steps, err),
+                    }
+                }
+            });
+            let c = control.clone();
+            thread::spawn(move || {
+                let mut sent = 0;
+                while sent < 3 {
+                    if c.dispatch("step").is_none() {
+                        sent += 1;
+                    } else {
+                        thread::yield_now();
+                    }
+                }
+                assert_eq!(c.dispatch("abort"), Some("abort"));
+            })
+            .join()
+            .unwrap();
+            let (steps, err) = task.await.unwrap();
+            assert_eq!(steps, 3);
+            assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"abort"));
+            assert_eq!(notified.await.unwrap(), "cleaned up");
+            assert_eq!(control.waiting(), 0);
         });
     });
 }
