@@ -49,11 +49,13 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod interrupt;
 mod sync;
 mod task;
 mod timer;
 mod token;
 
+pub use interrupt::{InterruptControl, InterruptGuard, Wait, WaitWith};
 pub use task::{
     Completion, Finished, MaybeCanceled, Task, TaskCompletionSource, TaskHandle, TaskStatus,
     WithTimeout,

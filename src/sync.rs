@@ -12,6 +12,7 @@ mod imp {
     pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
     pub(crate) use std::thread::{current as current_thread, park, Thread, ThreadId};
+    pub(crate) use std::thread_local;
 
     /// `UnsafeCell` with loom's closure API, so the same code checks under loom.
     #[derive(Debug)]
@@ -40,6 +41,7 @@ mod imp {
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, MutexGuard};
     pub(crate) use loom::thread::{current as current_thread, park, Thread, ThreadId};
+    pub(crate) use loom::thread_local;
 
     /// loom's mutex behind parking_lot's poison-free `lock()`.
     #[derive(Debug)]

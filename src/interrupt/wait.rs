@@ -1,0 +1,437 @@
+//! The waiting side: one node per wait, and the futures `Wait` and `WaitWith`.
+//!
+//! A wait is one allocation: a std `Arc<Node<S, T>>` holding the selector, the outcome
+//! slot and the waker. The hub keeps it as `Arc<dyn Offer<E>>`, the future as
+//! `Arc<dyn Slot<T>>` — two views of the same allocation. (Nodes use std's `Arc` even
+//! under loom: loom's `Arc` cannot be coerced to a trait object, and the count is not
+//! part of the protocol; the node's mutex, which is, comes from the shim.)
+//!
+//! # Node invariants
+//!
+//! 1. `outcome` leaves `Waiting` exactly once, under the `state` lock: to `Ready` or
+//!    `Panicked` by the one dispatcher that offered it an event (dispatchers are
+//!    serialized by the hub lock), or to `Canceled` by the future's own poll after it
+//!    removed the node from the hub. While the node is in the hub's list, it is
+//!    `Waiting`.
+//! 2. The `selector` lock is taken only by a dispatcher holding the hub lock, for the
+//!    whole selector call. So it is never contended, and user code holding it cannot
+//!    deadlock: every other path into a node (poll, wake, cancel) takes `state`, never
+//!    `selector`, and no path takes `state` while user code runs.
+//! 3. The selector sees the event by reference and only `wait_for`'s wrapper moves it,
+//!    after the predicate returned true: a panicking selector never loses the event.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use super::control::Hub;
+use crate::sync::{Arc, Mutex};
+use crate::{CanceledError, CancellationRegistration, CancellationToken, CancellationTokenSource};
+
+/// What a selector does with an event: looks at it and, to take it, returns the output.
+pub(crate) trait Select<E>: Send + 'static {
+    type Output: Send + 'static;
+
+    /// `Some` consumes the event. `event` is always `Some` on entry and is left `Some`
+    /// unless the selector moved it into its output (node invariant 3).
+    fn select(&mut self, event: &mut Option<E>) -> Option<Self::Output>;
+}
+
+/// `wait`'s selector: maps a borrowed event to a value.
+pub(crate) struct MapSelector<F, T>(pub(crate) F, pub(crate) PhantomData<fn() -> T>);
+
+impl<E, T, F> Select<E> for MapSelector<F, T>
+where
+    F: FnMut(&E) -> Option<T> + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+
+    fn select(&mut self, event: &mut Option<E>) -> Option<T> {
+        let event = event.as_ref().expect("an offer always carries its event");
+        (self.0)(event)
+    }
+}
+
+/// `wait_for`'s selector: a predicate; the event itself is the output.
+pub(crate) struct EventSelector<F>(pub(crate) F);
+
+impl<E, F> Select<E> for EventSelector<F>
+where
+    F: FnMut(&E) -> bool + Send + 'static,
+    E: Send + 'static,
+{
+    type Output = E;
+
+    fn select(&mut self, event: &mut Option<E>) -> Option<E> {
+        let wanted = (self.0)(event.as_ref().expect("an offer always carries its event"));
+        // Invariant 3: the event moves only after the predicate returned.
+        if wanted {
+            event.take()
+        } else {
+            None
+        }
+    }
+}
+
+/// What an offer came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offered {
+    /// The selector passed; the event is untouched.
+    Declined,
+    /// The selector took it: the node is finished; take it off the hub and wake it.
+    Taken,
+    /// The selector panicked: the node is finished (the panic waits in it); the event
+    /// is untouched.
+    Panicked,
+}
+
+/// The hub's view of a node.
+pub(crate) trait Offer<E>: Send + Sync {
+    /// Offers `event` (always `Some`). The caller holds the hub lock (invariant 2).
+    fn offer(&self, event: &mut Option<E>) -> Offered;
+    /// Wakes the future, if it left a waker. Called with no lock held.
+    fn wake(&self);
+}
+
+/// The future's view of a node.
+pub(crate) trait Slot<T>: Send + Sync {
+    /// Ready with the value once taken; resumes a selector's panic.
+    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<T>;
+    /// After the node left the hub because its token fired: the value if one was taken
+    /// in time, else marks the node canceled.
+    fn finish_canceled(&self) -> Option<T>;
+    /// Wakes the future, if it left a waker. Called with no lock held.
+    fn wake_waiter(&self);
+}
+
+enum Outcome<T> {
+    Waiting,
+    Ready(T),
+    Panicked(Box<dyn Any + Send>),
+    Canceled,
+    Delivered,
+}
+
+struct NodeState<T> {
+    outcome: Outcome<T>,
+    waker: Option<Waker>,
+}
+
+pub(crate) struct Node<S, T> {
+    /// Invariant 2: locked only by the dispatcher, around the selector call.
+    selector: Mutex<S>,
+    state: Mutex<NodeState<T>>,
+}
+
+impl<S, T> Node<S, T> {
+    pub(crate) fn new(selector: S) -> Self {
+        Node {
+            selector: Mutex::new(selector),
+            state: Mutex::new(NodeState {
+                outcome: Outcome::Waiting,
+                waker: None,
+            }),
+        }
+    }
+}
+
+impl<E, S> Offer<E> for Node<S, S::Output>
+where
+    S: Select<E>,
+{
+    fn offer(&self, event: &mut Option<E>) -> Offered {
+        let result = {
+            let mut selector = self.selector.lock();
+            // The guard outlives the unwinding, so nothing is poisoned either way.
+            panic::catch_unwind(AssertUnwindSafe(|| selector.select(event)))
+        };
+        match result {
+            Ok(None) => Offered::Declined,
+            Ok(Some(value)) => {
+                self.state.lock().outcome = Outcome::Ready(value);
+                Offered::Taken
+            }
+            Err(payload) => {
+                self.state.lock().outcome = Outcome::Panicked(payload);
+                Offered::Panicked
+            }
+        }
+    }
+
+    fn wake(&self) {
+        self.wake_waiter();
+    }
+}
+
+impl<S: Send, T: Send> Slot<T> for Node<S, T> {
+    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<T> {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut state.outcome, Outcome::Delivered) {
+            Outcome::Ready(value) => Poll::Ready(value),
+            Outcome::Panicked(payload) => {
+                drop(state);
+                panic::resume_unwind(payload)
+            }
+            Outcome::Waiting => {
+                state.outcome = Outcome::Waiting;
+                match &mut state.waker {
+                    Some(old) if old.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Outcome::Canceled | Outcome::Delivered => {
+                panic!("interrupt wait polled after it completed")
+            }
+        }
+    }
+
+    fn finish_canceled(&self) -> Option<T> {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut state.outcome, Outcome::Canceled) {
+            Outcome::Ready(value) => {
+                state.outcome = Outcome::Delivered;
+                Some(value)
+            }
+            Outcome::Panicked(payload) => {
+                state.outcome = Outcome::Delivered;
+                drop(state);
+                panic::resume_unwind(payload)
+            }
+            _ => None,
+        }
+    }
+
+    fn wake_waiter(&self) {
+        let waker = self.state.lock().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Future of [`InterruptControl::wait`](crate::InterruptControl::wait) and
+/// [`wait_for`](crate::InterruptControl::wait_for): the value the selector made of the
+/// first dispatched event it accepted.
+///
+/// The wait is registered when it is **created**, not when first polled: an event
+/// dispatched between `wait()` and the first poll is already offered to it, so you can
+/// make the wait, then trigger whatever produces the answer, then await it, without a
+/// window in which the answer is lost.
+///
+/// Bind it to a token or a deadline with [`with_token`](Self::with_token) and
+/// [`with_timeout`](Self::with_timeout). A plain `Wait` waits as long as it takes —
+/// forever, if every clone of the control is dropped and nothing can dispatch any more.
+///
+/// # Cancel safety
+/// Dropping a `Wait` removes it from the control; nothing is offered to it afterwards.
+/// But a wait consumes an event **when the event is dispatched**, not when it is
+/// polled: if it has already taken one, dropping it drops the value with it (nobody
+/// else sees that event). In a `select!` loop, keep the `Wait` across iterations
+/// instead of making a new one each time.
+///
+/// # Panics
+/// If the selector panicked, polling resumes that panic (the event it was looking at
+/// went on to the next waiter). Polling again after completion panics.
+#[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
+pub struct Wait<E, T> {
+    hub: Arc<Hub<E>>,
+    node: StdArc<dyn Slot<T>>,
+    id: u64,
+    /// The node left the hub and its outcome was delivered: nothing to remove on drop.
+    done: bool,
+}
+
+impl<E: Send + 'static, T: Send + 'static> Wait<E, T> {
+    pub(crate) fn new(hub: Arc<Hub<E>>, node: StdArc<dyn Slot<T>>, id: u64) -> Self {
+        Wait {
+            hub,
+            node,
+            id,
+            done: false,
+        }
+    }
+
+    /// Ends the wait with `Err(CanceledError)` when `token` is cancelled, carrying the
+    /// token's reason.
+    ///
+    /// From the moment the token is cancelled, the wait takes no more events, even
+    /// before it is next polled. An event it took before that is still delivered.
+    ///
+    /// # Panics
+    /// If called from inside a selector or predicate of the same control.
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationTokenSource, InterruptControl};
+    /// let control = InterruptControl::<u32>::new();
+    /// let source = CancellationTokenSource::new();
+    /// let wait = control.wait_for(|n| *n > 10).with_token(&source.token());
+    /// source.cancel_with("user left");
+    /// let err = futures::executor::block_on(wait).unwrap_err();
+    /// assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"user left"));
+    /// assert_eq!(control.dispatch(11), Some(11)); // nobody waits any more
+    /// ```
+    pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T> {
+        WaitWith::new(self, token.clone())
+    }
+
+    /// Ends the wait with a [timeout](CanceledError::is_timeout) `CanceledError` once
+    /// `timeout` has passed (uses the crate's timer thread, like
+    /// [`CancellationTokenSource::with_timeout`]).
+    ///
+    /// ```
+    /// # use cancel_token::InterruptControl;
+    /// # use std::time::Duration;
+    /// let control = InterruptControl::<u32>::new();
+    /// let wait = control.wait_for(|_| true).with_timeout(Duration::from_millis(5));
+    /// let err = futures::executor::block_on(wait).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// assert_eq!(control.waiting(), 0);
+    /// ```
+    pub fn with_timeout(self, timeout: Duration) -> WaitWith<E, T> {
+        let source = CancellationTokenSource::with_timeout(timeout);
+        WaitWith::new(self, source.token())
+    }
+}
+
+impl<E: Send + 'static, T: Send + 'static> Future for Wait<E, T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        let result = this.node.poll_outcome(cx);
+        if result.is_ready() {
+            // The dispatcher that filled the slot already took the node off the hub.
+            this.done = true;
+        }
+        result
+    }
+}
+
+impl<E, T> Wait<E, T> {
+    /// Takes the node off the hub, if a dispatcher has not already.
+    fn remove(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.hub.remove_waiter(self.id);
+        }
+    }
+}
+
+impl<E, T> Drop for Wait<E, T> {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl<E, T> fmt::Debug for Wait<E, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("id", &self.id)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Future of [`Wait::with_token`] and [`Wait::with_timeout`]: `Ok` with the selector's
+/// value, or `Err(CanceledError)` once the token is cancelled or the deadline passes;
+/// the wait is then removed from the control.
+///
+/// If an event was taken before the token fired, `Ok` wins: a consumed event is never
+/// dropped on the floor by a cancellation.
+///
+/// It holds one [`CancellationRegistration`] on the token (one allocation besides the
+/// wait's own) that wakes it on cancel; it is `Unpin` and `Send`.
+///
+/// # Cancel safety
+/// As for [`Wait`]: dropping it removes the wait; a value it already took is dropped
+/// with it.
+///
+/// # Panics
+/// As for [`Wait`]: polling resumes a selector's panic; polling after completion
+/// panics.
+#[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
+pub struct WaitWith<E, T> {
+    wait: Wait<E, T>,
+    token: CancellationToken,
+    /// Wakes the node's waker when the token is cancelled; unregistered on drop.
+    _wake_on_cancel: CancellationRegistration,
+}
+
+impl<E: Send + 'static, T: Send + 'static> WaitWith<E, T> {
+    fn new(wait: Wait<E, T>, token: CancellationToken) -> Self {
+        wait.hub.bind_token(wait.id, token.clone());
+        let node = wait.node.clone();
+        // Runs inline if the token is already cancelled, waking nobody; `poll` then sees
+        // the cancellation itself.
+        let wake_on_cancel = token.register(move |_| node.wake_waiter());
+        WaitWith {
+            wait,
+            token,
+            _wake_on_cancel: wake_on_cancel,
+        }
+    }
+
+    /// Also ends the wait when `token` is cancelled: either token now ends it.
+    pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T> {
+        let linked = CancellationTokenSource::linked([&self.token, token]);
+        WaitWith::new(self.wait, linked.token())
+    }
+
+    /// Also ends the wait, with a timeout reason, once `timeout` has passed.
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationTokenSource, InterruptControl};
+    /// # use std::time::Duration;
+    /// let control = InterruptControl::<u32>::new();
+    /// let user = CancellationTokenSource::new();
+    /// let wait = control
+    ///     .wait_for(|_| true)
+    ///     .with_token(&user.token())
+    ///     .with_timeout(Duration::from_millis(5));
+    /// assert!(futures::executor::block_on(wait).unwrap_err().is_timeout());
+    /// ```
+    pub fn with_timeout(self, timeout: Duration) -> WaitWith<E, T> {
+        let linked = CancellationTokenSource::linked([&self.token]);
+        linked.cancel_after(timeout);
+        WaitWith::new(self.wait, linked.token())
+    }
+}
+
+impl<E: Send + 'static, T: Send + 'static> Future for WaitWith<E, T> {
+    type Output = Result<T, CanceledError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        // This stores our waker before we look at the token: a cancel after the look
+        // finds the waker and wakes us (the callback in `new`).
+        if let Poll::Ready(value) = Pin::new(&mut this.wait).poll(cx) {
+            return Poll::Ready(Ok(value));
+        }
+        if !this.token.is_cancellation_requested() {
+            return Poll::Pending;
+        }
+        // Off the hub first, so no dispatcher can fill the slot after we look at it.
+        this.wait.remove();
+        match this.wait.node.finish_canceled() {
+            Some(value) => Poll::Ready(Ok(value)),
+            None => Poll::Ready(Err(this.token.canceled_error())),
+        }
+    }
+}
+
+impl<E, T> fmt::Debug for WaitWith<E, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitWith")
+            .field("wait", &self.wait)
+            .field("token", &self.token)
+            .finish()
+    }
+}
