@@ -2,17 +2,16 @@
 #![cfg(cancel_token_loom)]
 
 use cancel_token::{CancellationTokenSource, InterruptControl};
-use loom::thread;
 
 /// Dropping a wait races a dispatch: afterwards the wait is gone from the hub and the
 /// next event is handed back.
 #[test]
 fn interrupt_drop_vs_dispatch() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let control = InterruptControl::<u32>::new();
         let wait = control.wait_for(|_| true);
         let other = control.clone();
-        let t = thread::spawn(move || other.dispatch(5));
+        let t = loom_tests::spawn(move || other.dispatch(5));
         drop(wait);
         let _ = t.join().unwrap();
         assert_eq!(control.waiting(), 0);
@@ -24,13 +23,13 @@ fn interrupt_drop_vs_dispatch() {
 /// (and the wait ends `Err`) or consumed (and the wait ends `Ok` with it) — never lost.
 #[test]
 fn interrupt_cancel_vs_dispatch() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let control = InterruptControl::<u32>::new();
         let source = CancellationTokenSource::new();
         let wait = control.wait_for(|_| true).with_token(&source.token());
         let other = control.clone();
-        let dispatcher = thread::spawn(move || other.dispatch(7));
-        let canceller = thread::spawn(move || {
+        let dispatcher = loom_tests::spawn(move || other.dispatch(7));
+        let canceller = loom_tests::spawn(move || {
             source.cancel();
         });
         let result = loom::future::block_on(wait);

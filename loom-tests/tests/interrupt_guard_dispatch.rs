@@ -2,19 +2,18 @@
 #![cfg(cancel_token_loom)]
 
 use cancel_token::{CancellationTokenSource, InterruptControl};
-use loom::thread;
 
 /// Either the interrupter fired first (the source is cancelled with the event as its
 /// reason) or the guard removed it first (the source is untouched); either way it is
 /// gone afterwards, and a later dispatch takes the fast path.
 #[test]
 fn interrupt_guard_drop_vs_dispatch() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let control = InterruptControl::<u32>::new();
         let source = CancellationTokenSource::new();
         let guard = control.interrupt_on(&source, |n| *n == 3);
         let other = control.clone();
-        let dispatcher = thread::spawn(move || other.dispatch(3));
+        let dispatcher = loom_tests::spawn(move || other.dispatch(3));
         drop(guard);
         assert_eq!(dispatcher.join().unwrap(), Some(3)); // interrupting never consumes
         let fired = source.token().reason();

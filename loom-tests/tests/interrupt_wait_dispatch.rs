@@ -3,23 +3,22 @@
 #![cfg(cancel_token_loom)]
 
 use cancel_token::InterruptControl;
-use loom::thread;
 
 /// The waiter registers on its own thread while the dispatcher retries until the event
 /// is taken: the event is consumed exactly once and the wake-up is never lost.
 #[test]
 fn interrupt_wait_vs_dispatch() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let control = InterruptControl::<u32>::new();
         let theirs = control.clone();
-        let waiter = thread::spawn(move || {
+        let waiter = loom_tests::spawn(move || {
             let wait = theirs.wait_for(|n| *n == 1);
             loom::future::block_on(wait)
         });
         let mut event = 1;
         while let Some(back) = control.dispatch(event) {
             event = back;
-            thread::yield_now();
+            loom::thread::yield_now();
         }
         assert_eq!(waiter.join().unwrap(), 1);
         assert_eq!(control.waiting(), 0);
@@ -29,11 +28,11 @@ fn interrupt_wait_vs_dispatch() {
 /// Two dispatchers, one waiter: exactly one event is consumed, the other handed back.
 #[test]
 fn interrupt_two_dispatchers_one_waiter() {
-    loom::model(|| {
+    loom_tests::model(|| {
         let control = InterruptControl::<u32>::new();
         let wait = control.wait_for(|_| true);
         let other = control.clone();
-        let t = thread::spawn(move || other.dispatch(2));
+        let t = loom_tests::spawn(move || other.dispatch(2));
         let mine = control.dispatch(1);
         let theirs = t.join().unwrap();
         let got = loom::future::block_on(wait);

@@ -40,7 +40,7 @@ impl Seen {
 #[test]
 fn task_status_vs_concurrent_cancel() {
     static SEEN: Seen = Seen::new();
-    loom::model(|| {
+    loom_tests::model(|| {
         let task = Task::with_token(&CancellationToken::none(), |token| async move {
             token.throw_if_cancellation_requested()?;
             Ok::<_, CanceledError>(())
@@ -68,7 +68,7 @@ fn task_status_vs_concurrent_cancel() {
 #[test]
 fn task_finished_waiter_vs_finish() {
     static SEEN: Seen = Seen::new();
-    loom::model(|| {
+    loom_tests::model(|| {
         let (source, task) = TaskCompletionSource::<u32, CanceledError>::new();
         let handle = task.handle();
         let setter = thread::spawn(move || assert!(source.try_set_result(7)));
@@ -93,7 +93,7 @@ fn task_finished_waiter_vs_finish() {
 #[test]
 fn task_lazy_finished_vs_finish() {
     static SEEN: Seen = Seen::new();
-    loom::model(|| {
+    loom_tests::model(|| {
         let task = Task::new(async { Ok::<_, CanceledError>(1) });
         let handle = task.handle();
         let runner = thread::spawn(move || assert_eq!(block_on(task), Ok(1)));
@@ -112,7 +112,7 @@ fn task_lazy_finished_vs_finish() {
 #[test]
 fn task_completion_setters_race() {
     static SEEN: Seen = Seen::new();
-    loom::model(|| {
+    loom_tests::model(|| {
         let (source, task) = TaskCompletionSource::<u32, CanceledError>::new();
         let source = Arc::new(source);
         let result = {
@@ -144,7 +144,7 @@ fn task_completion_setters_race() {
 #[test]
 fn task_callback_vs_finish() {
     static SEEN: Seen = Seen::new();
-    loom::model(|| {
+    loom_tests::model(|| {
         let (source, task) = TaskCompletionSource::<u32, CanceledError>::new();
         let handle = task.handle();
         let setter = thread::spawn(move || assert!(source.try_set_canceled()));
