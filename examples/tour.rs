@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cancel_token::{CanceledError, CancellationToken, CancellationTokenSource, Task};
+use cancel_token::{
+    CanceledError, CancellationToken, CancellationTokenSource, InterruptControl, Task,
+};
 
 fn section(title: &str) {
     println!("\n== {title}");
@@ -156,7 +158,39 @@ fn main() {
         app.is_cancellation_requested()
     );
 
-    section("7. a token nobody can cancel");
+    section("7. interrupts: wait for the next matching event; interrupting events end a behaviour");
+    let control: InterruptControl<(u32, &'static str)> = InterruptControl::new();
+    // A handler for session 7 waits for that session's next message, among all others.
+    let next_for_7 = control.wait(|&(session, text)| (session == 7).then_some(text));
+    println!(
+        "   dispatch (3, \"hello\") -> handed back: {:?}",
+        control.dispatch((3, "hello"))
+    );
+    println!(
+        "   dispatch (7, \"upload\") -> handed back: {:?}",
+        control.dispatch((7, "upload"))
+    );
+    println!(
+        "   the waiting handler got: {:?}",
+        futures::executor::block_on(next_for_7)
+    );
+    let baker = CancellationTokenSource::new();
+    let _interrupt = control.interrupt_on(&baker, |&(_, text)| text == "cake burnt");
+    let final_act = baker.token().register(|reason| {
+        let (_, event) = reason.downcast_ref::<(u32, &'static str)>().unwrap();
+        println!("   final act received the interrupting event: {event:?}");
+    });
+    println!(
+        "   dispatch (0, \"cake burnt\") -> handed back: {:?}",
+        control.dispatch((0, "cake burnt"))
+    );
+    println!(
+        "   the baker's token is cancelled: {}",
+        baker.is_cancellation_requested()
+    );
+    drop(final_act);
+
+    section("8. a token nobody can cancel");
     let none = CancellationToken::none();
     println!(
         "   CancellationToken::none(): can_be_canceled = {}",
