@@ -38,7 +38,7 @@
 
 use std::alloc::{self, Layout};
 use std::any::Any;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::task::Waker;
@@ -384,7 +384,7 @@ impl Inner {
 
     /// Sets CANCELED with `reason`; false if it was already set. Does not drain.
     pub(crate) fn mark_canceled(&self, reason: &CancelReason) -> bool {
-        self.mark_canceled_has_nodes(reason).is_some()
+        self.set_canceled(&mut self.lock(), reason)
     }
 
     /// Sets CANCELED with `reason`: `None` if it was already set, otherwise whether the
@@ -392,37 +392,58 @@ impl Inner {
     /// can skip draining a leaf without taking the lock again.
     fn mark_canceled_has_nodes(&self, reason: &CancelReason) -> Option<bool> {
         let mut shared = self.lock();
-        // Relaxed: CANCELED is only set under this lock (invariant 1).
+        self.set_canceled(&mut shared, reason)
+            .then(|| !shared.list.is_empty())
+    }
+
+    /// The one place CANCELED is set; the caller holds the lock (`shared`).
+    fn set_canceled(&self, shared: &mut Shared, reason: &CancelReason) -> bool {
+        // Relaxed: CANCELED is only set under this lock, which the caller holds
+        // (invariant 1).
         if self.state.load(Ordering::Relaxed) & CANCELED != 0 {
-            return None;
+            return false;
         }
         shared.reason = reason.clone();
         // Release: pairs with the Acquire load in `is_canceled`.
         self.state.fetch_or(CANCELED, Ordering::Release);
-        Some(!shared.list.is_empty())
+        true
     }
 
     /// Cancels with `reason`: true for the one call that did it. Every callback, waiter
     /// and descendant is dealt with before this returns; the first callback panic is
     /// resumed at the end.
     pub(crate) fn cancel(&self, reason: CancelReason) -> bool {
-        if self.is_canceled() || !self.mark_canceled(&reason) {
+        if self.is_canceled() {
             return false;
         }
-        self.drain(&reason);
+        let mut shared = self.lock();
+        if !self.set_canceled(&mut shared, &reason) {
+            return false;
+        }
+        if shared.list.is_empty() {
+            return true; // Nothing waits, and nothing can be added now (invariant 2).
+        }
+        self.drain(shared, &reason);
         true
     }
 
     /// Runs the list of a freshly cancelled `Inner`, and of every descendant it cancels,
     /// depth first, in list (LIFO) order — as .NET does, without recursion.
-    fn drain(&self, reason: &CancelReason) {
+    /// `locked` is this `Inner`'s lock, still held from setting CANCELED, so the first
+    /// step takes no second lock round.
+    fn drain(&self, locked: MutexGuard<'_, Shared>, reason: &CancelReason) {
         let mut descendants: Vec<Ref> = Vec::new();
         let mut wakers = WakeBatch::new();
         let mut runner = None;
         let mut panic: Option<Box<dyn Any + Send>> = None;
+        let mut locked = Some(locked);
         loop {
             let current: &Inner = descendants.last().map_or(self, |r| r);
-            let step = current.next_step(&mut wakers, &mut runner);
+            let step = {
+                // Only the first step can find the guard, and it is on `self` = `current`.
+                let mut shared = locked.take().unwrap_or_else(|| current.lock());
+                current.next_step(&mut shared, &mut wakers, &mut runner)
+            };
             wakers.wake_all(&mut panic);
             match step {
                 Step::More => {}
@@ -455,9 +476,13 @@ impl Inner {
         }
     }
 
-    /// Pops nodes under the lock until there is something to do outside it.
-    fn next_step(&self, wakers: &mut WakeBatch, runner: &mut Option<ThreadId>) -> Step {
-        let mut shared = self.lock();
+    /// Pops nodes under the lock (`shared`) until there is something to do outside it.
+    fn next_step(
+        &self,
+        shared: &mut Shared,
+        wakers: &mut WakeBatch,
+        runner: &mut Option<ThreadId>,
+    ) -> Step {
         loop {
             // SAFETY: we hold the lock (invariant 3).
             let Some(node) = (unsafe { shared.list.pop_front() }) else {
@@ -612,8 +637,11 @@ enum Step {
 }
 
 /// Wakers taken under the lock, woken after it is released (invariant 6).
+///
+/// Uninitialised storage, so a cancel that wakes one waiter does not pay for writing and
+/// dropping 32 empty slots: `wakers[..len]` are initialised, the rest are not.
 struct WakeBatch {
-    wakers: [Option<Waker>; Self::CAPACITY],
+    wakers: [MaybeUninit<Waker>; Self::CAPACITY],
     len: usize,
 }
 
@@ -622,13 +650,13 @@ impl WakeBatch {
 
     fn new() -> Self {
         WakeBatch {
-            wakers: std::array::from_fn(|_| None),
+            wakers: [const { MaybeUninit::uninit() }; Self::CAPACITY],
             len: 0,
         }
     }
 
     fn push(&mut self, waker: Waker) {
-        self.wakers[self.len] = Some(waker);
+        self.wakers[self.len].write(waker);
         self.len += 1;
     }
 
@@ -643,11 +671,11 @@ impl WakeBatch {
         while next < self.len {
             let woke = panic::catch_unwind(AssertUnwindSafe(|| {
                 while next < self.len {
-                    let waker = self.wakers[next].take();
+                    // SAFETY: slots below `len` are initialised, and each is read once:
+                    // `next` moves past it before the waker can panic.
+                    let waker = unsafe { self.wakers[next].assume_init_read() };
                     next += 1;
-                    if let Some(waker) = waker {
-                        waker.wake();
-                    }
+                    waker.wake();
                 }
             }));
             if let Err(payload) = woke {
@@ -655,6 +683,15 @@ impl WakeBatch {
             }
         }
         self.len = 0;
+    }
+}
+
+impl Drop for WakeBatch {
+    fn drop(&mut self) {
+        for slot in &mut self.wakers[..self.len] {
+            // SAFETY: slots below `len` are initialised and not yet read.
+            unsafe { slot.assume_init_drop() };
+        }
     }
 }
 
