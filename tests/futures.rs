@@ -576,9 +576,12 @@ fn the_waker_is_not_cloned_under_the_lock() {
         // waker for the same data; wake and drop do nothing with a leaked token).
         let waker = unsafe { Waker::from_raw(raw) };
         let mut fut = Box::pin(token.canceled());
-        assert!(poll_once(fut.as_mut(), &waker).is_pending()); // deadlocks here
+        assert!(poll_once(fut.as_mut(), &waker).is_pending()); // deadlocked here once
         source.cancel();
         assert!(poll_once(fut.as_mut(), &waker).is_ready());
+        drop((fut, waker));
+        // SAFETY: leaked above; the future and every waker clone pointing at it are gone.
+        drop(unsafe { Box::from_raw((token as *const CancellationToken).cast_mut()) });
     });
 }
 
