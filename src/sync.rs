@@ -11,8 +11,21 @@ mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::thread::{current as current_thread, park, Thread, ThreadId};
+    pub(crate) use std::thread::{current as current_thread, park, Thread};
     pub(crate) use std::thread_local;
+
+    /// Identifies the calling thread among live threads; see [`thread_key`].
+    pub(crate) type ThreadKey = usize;
+
+    /// The address of a per-thread byte: unique among live threads, and, being
+    /// const-initialised with no destructor, readable even from thread-local destructors
+    /// (unlike `thread::current()`, which may panic there).
+    pub(crate) fn thread_key() -> ThreadKey {
+        std::thread_local! {
+            static KEY: u8 = const { 0 };
+        }
+        KEY.with(|key| key as *const u8 as usize)
+    }
 
     /// `UnsafeCell` with loom's closure API, so the same code checks under loom.
     #[derive(Debug)]
@@ -40,8 +53,16 @@ mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, MutexGuard};
-    pub(crate) use loom::thread::{current as current_thread, park, Thread, ThreadId};
+    pub(crate) use loom::thread::{current as current_thread, park, Thread};
     pub(crate) use loom::thread_local;
+
+    /// Identifies the calling thread among live threads.
+    pub(crate) type ThreadKey = loom::thread::ThreadId;
+
+    /// loom's thread id (loom's `thread_local!` has no const form).
+    pub(crate) fn thread_key() -> ThreadKey {
+        loom::thread::current().id()
+    }
 
     /// loom's mutex behind parking_lot's poison-free `lock()`.
     #[derive(Debug)]

@@ -35,6 +35,8 @@ struct State {
 }
 
 struct Entry {
+    /// The `Inner`, with its allocation's provenance (the key is only its address).
+    inner: InnerPtr,
     /// When to cancel.
     deadline: Instant,
     /// The sequence number of the heap entry that stands for this one.
@@ -42,6 +44,13 @@ struct Entry {
     /// When that heap entry fires (never later than `deadline`).
     queued: Instant,
 }
+
+/// A pointer to an `Inner` the timer holds no reference to (see the module docs).
+struct InnerPtr(NonNull<Inner>);
+
+// SAFETY: only dereferenced under the timer lock, to `try_acquire` (an atomic operation
+// on a `Sync` type); `die` removes the entry under that lock before freeing.
+unsafe impl Send for InnerPtr {}
 
 static TIMER: OnceLock<Timer> = OnceLock::new();
 static START: Once = Once::new();
@@ -118,13 +127,14 @@ impl State {
                 self.heap.push(Reverse((entry.deadline, seq, addr)));
                 continue;
             }
-            self.entries.remove(&addr);
-            let ptr = addr as *const Inner;
-            // SAFETY: the address was in `entries`, so the `Inner` is not freed yet (`die`
-            // removes it under this lock first); we hold the lock.
-            if unsafe { (*ptr).try_acquire() } {
-                // SAFETY: just acquired; the pointer is non-null as it came from a `Ref`.
-                due.push(unsafe { Ref::from_acquired(NonNull::new_unchecked(ptr as *mut Inner)) });
+            let Some(Entry { inner, .. }) = self.entries.remove(&addr) else {
+                continue;
+            };
+            // SAFETY: the entry was present, so the `Inner` is not freed yet (`die` removes
+            // it under this lock first); we hold the lock.
+            if unsafe { inner.0.as_ref() }.try_acquire() {
+                // SAFETY: just acquired.
+                due.push(unsafe { Ref::from_acquired(inner.0) });
             }
         }
         due
@@ -168,6 +178,7 @@ pub(crate) fn cancel_after(inner: &Ref, delay: Duration) {
         state.entries.insert(
             addr,
             Entry {
+                inner: InnerPtr(inner.addr()),
                 deadline,
                 seq,
                 queued: deadline,

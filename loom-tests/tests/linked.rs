@@ -34,6 +34,22 @@ fn lone_child_source_drop_vs_parent_cancel() {
 }
 
 #[test]
+fn lone_two_parent_child_drop_vs_one_parent_cancel_and_other_giving_up() {
+    loom_tests::model(|| {
+        let (a, b) = (
+            CancellationTokenSource::new(),
+            CancellationTokenSource::new(),
+        );
+        let child = CancellationTokenSource::linked([a.token(), b.token()]);
+        let dropping = loom_tests::spawn(move || drop(child));
+        let giving_up = loom_tests::spawn(move || drop(b));
+        a.cancel();
+        dropping.join().unwrap();
+        giving_up.join().unwrap();
+    });
+}
+
+#[test]
 fn lone_child_with_registration_on_parent_vs_cancel() {
     loom_tests::model(|| {
         let parent = CancellationTokenSource::new();

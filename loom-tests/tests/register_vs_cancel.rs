@@ -41,3 +41,21 @@ fn unregister_racing_cancel_is_exclusive() {
         assert_eq!(removed, runs.load(SeqCst) == 0, "ran XOR removed");
     });
 }
+
+#[test]
+fn try_unregister_racing_cancel_never_waits_and_stays_exclusive() {
+    loom_tests::model(|| {
+        let source = CancellationTokenSource::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let mut registration = source.token().register(move |_| {
+            counted.fetch_add(1, SeqCst);
+        });
+        let canceling = loom_tests::spawn(move || source.cancel());
+        let removed = registration.try_unregister();
+        // Not removed: it is running or ran; dropping waits for it to finish.
+        drop(registration);
+        canceling.join().unwrap();
+        assert_eq!(removed, runs.load(SeqCst) == 0, "ran XOR removed");
+    });
+}

@@ -47,7 +47,7 @@ use super::list::{List, Node, NodeKind};
 use super::reason::CancelReason;
 use super::registration::CallbackHeader;
 use super::waiter::WaitNode;
-use crate::sync::{current_thread, fence, AtomicUsize, Mutex, MutexGuard, Ordering, ThreadId};
+use crate::sync::{fence, thread_key, AtomicUsize, Mutex, MutexGuard, Ordering, ThreadKey};
 
 const CANCELED: usize = 1;
 const TIMER: usize = 2;
@@ -186,14 +186,14 @@ impl Ref {
     }
 
     /// A child of `parents`: cancelled when any of them is (see `linked` in `source.rs`).
-    pub(crate) fn new_linked(parents: &[&Inner]) -> Ref {
+    pub(crate) fn new_linked(parents: &[&Ref]) -> Ref {
         if let Some(parent) = parents.iter().find(|p| p.is_canceled()) {
             return Ref::new_canceled(parent.reason_now());
         }
         let child = Ref::new(parents.len());
         let mut published = false;
         for (i, parent) in parents.iter().enumerate() {
-            let link = child.link(i);
+            let link = link_of(child.0, i);
             let mut shared = parent.lock();
             // Relaxed: CANCELED is only set under this lock, which we hold; the source
             // count of a parent that reached zero never rises again (invariant 7).
@@ -219,8 +219,11 @@ impl Ref {
             // SAFETY: the link is in `child`'s allocation, not yet in any list and not yet
             // reachable by any other thread; it stays put until `die` unlinks it.
             unsafe {
-                (*link).parent = Some(NonNull::from(*parent));
-                shared.list.push_front(&(*link).node);
+                // Both pointers keep the provenance of their whole allocations (from the
+                // `Ref`s), so the link can later be read back as a `ChildLink` from its
+                // `Node`, and the parent freed through it.
+                (*link).parent = Some(parent.0);
+                shared.list.push_front(link.cast::<Node>());
             }
         }
         child
@@ -231,7 +234,7 @@ impl Ref {
     /// general path (which this falls back to).
     pub(crate) fn drop_source(self) {
         let this = ManuallyDrop::new(self);
-        if this.claim_sole() {
+        if this.claim_sole(this.0) {
             // SAFETY: `claim_sole` proved ours is the only reference and no raw holder can
             // reach the memory; our links are out of the parents' lists.
             unsafe { die(this.0, true) };
@@ -316,7 +319,7 @@ impl Inner {
     /// True if the caller's reference is the only way left to this `Inner`: no other
     /// `Ref`, no timer entry, and (unlinked here) no parent list. Only a source's holder
     /// may ask: with one reference left, no other source or token can appear.
-    fn claim_sole(&self) -> bool {
+    fn claim_sole(&self, this: NonNull<Inner>) -> bool {
         // Acquire: pairs with the Release decrement of every `Ref` dropped before, so all
         // their uses happen-before we free the memory.
         if self.refs.load(Ordering::Acquire) != 1 {
@@ -328,7 +331,7 @@ impl Inner {
             return false;
         }
         for i in 0..self.parents {
-            let link = self.link(i);
+            let link = link_of(this, i);
             // SAFETY: `parent` was written before the link was published; the link holds a
             // reference to the parent, so it is alive.
             if let Some(parent) = unsafe { (*link).parent } {
@@ -434,7 +437,7 @@ impl Inner {
     fn drain(&self, locked: MutexGuard<'_, Shared>, reason: &CancelReason) {
         let mut descendants: Vec<Ref> = Vec::new();
         let mut wakers = WakeBatch::new();
-        let mut runner = None;
+        let runner = thread_key();
         let mut panic: Option<Box<dyn Any + Send>> = None;
         let mut locked = Some(locked);
         loop {
@@ -442,7 +445,7 @@ impl Inner {
             let step = {
                 // Only the first step can find the guard, and it is on `self` = `current`.
                 let mut shared = locked.take().unwrap_or_else(|| current.lock());
-                current.next_step(&mut shared, &mut wakers, &mut runner)
+                current.next_step(&mut shared, &mut wakers, runner)
             };
             wakers.wake_all(&mut panic);
             match step {
@@ -459,7 +462,7 @@ impl Inner {
                         CallbackHeader::call(header, reason)
                     }));
                     if let Err(payload) = ran {
-                        panic.get_or_insert(payload);
+                        keep_first_panic(&mut panic, payload);
                     }
                     // SAFETY: the phase is still `Running`, set by us on `current`'s list.
                     unsafe { CallbackHeader::finish(header, current) };
@@ -477,13 +480,14 @@ impl Inner {
     }
 
     /// Pops nodes under the lock (`shared`) until there is something to do outside it.
-    fn next_step(
-        &self,
-        shared: &mut Shared,
-        wakers: &mut WakeBatch,
-        runner: &mut Option<ThreadId>,
-    ) -> Step {
+    fn next_step(&self, shared: &mut Shared, wakers: &mut WakeBatch, runner: ThreadKey) -> Step {
         loop {
+            // Wake what we hold before starting a callback: once it is `Running`, a waker
+            // unregistering it would count as "inside the callback" and not wait, and one
+            // blocking on a lock held by a waiting `unregister` would deadlock.
+            if !wakers.is_empty() && shared.list.front_kind() == Some(NodeKind::Callback) {
+                return Step::More;
+            }
             // SAFETY: we hold the lock (invariant 3).
             let Some(node) = (unsafe { shared.list.pop_front() }) else {
                 return Step::Empty;
@@ -501,12 +505,11 @@ impl Inner {
                     }
                 }
                 NodeKind::Callback => {
-                    let me = *runner.get_or_insert_with(|| current_thread().id());
                     // SAFETY: popped nodes are non-null.
                     let header = unsafe { NonNull::new_unchecked(node as *mut Node) }
                         .cast::<CallbackHeader>();
                     // SAFETY: the node is a `CallbackHeader`; we hold the lock.
-                    unsafe { CallbackHeader::start(header, me) };
+                    unsafe { CallbackHeader::start(header, runner) };
                     return Step::Callback(header);
                 }
                 NodeKind::Child => {
@@ -553,17 +556,23 @@ impl Inner {
             });
         }
     }
+}
 
-    fn link(&self, i: usize) -> *mut ChildLink {
-        debug_assert!(i < self.parents);
-        let (_, offset) = layout(self.parents);
-        // SAFETY: the allocation holds `parents` links at `offset` (see `Ref::new`).
-        unsafe {
-            (self as *const Inner as *mut u8)
-                .add(offset)
-                .cast::<ChildLink>()
-                .add(i)
-        }
+/// The `i`th link of the `Inner` at `this`, computed from the allocation's own pointer
+/// (a `Ref`'s), whose provenance covers the links; a `&Inner` would cover only the
+/// `Inner` itself.
+fn link_of(this: NonNull<Inner>, i: usize) -> *mut ChildLink {
+    // SAFETY: `this` points to a live `Inner`; `parents` is fixed at birth.
+    let parents = unsafe { (*this.as_ptr()).parents };
+    debug_assert!(i < parents);
+    let (_, offset) = layout(parents);
+    // SAFETY: the allocation holds `parents` links at `offset` (see `Ref::new`).
+    unsafe {
+        this.as_ptr()
+            .cast::<u8>()
+            .add(offset)
+            .cast::<ChildLink>()
+            .add(i)
     }
 }
 
@@ -587,7 +596,7 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
             crate::timer::forget(ptr);
         }
         for i in 0..parents {
-            let link = inner.link(i);
+            let link = link_of(ptr, i);
             // SAFETY: the link is in our allocation; `parent` was written before the link
             // was published and never changes.
             let Some(parent) = (unsafe { (*link).parent }) else {
@@ -622,6 +631,19 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
             alloc::dealloc(raw, layout);
         }
         next = dying.pop();
+    }
+}
+
+/// Keeps the first panic of a cancel to resume at the end; later payloads are dropped
+/// here, and a payload whose own drop panics is forgotten, so nothing unwinds out of the
+/// middle of a drain and leaves a callback `Running` or wakers half-read.
+fn keep_first_panic(first: &mut Option<Box<dyn Any + Send>>, payload: Box<dyn Any + Send>) {
+    if first.is_none() {
+        *first = Some(payload);
+        return;
+    }
+    if let Err(nested) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(nested);
     }
 }
 
@@ -664,25 +686,31 @@ impl WakeBatch {
         self.len == Self::CAPACITY
     }
 
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn wake_all(&mut self, panic: &mut Option<Box<dyn Any + Send>>) {
         // One `catch_unwind` per batch; after a panicking waker, the loop resumes with
         // the next one, so a panic loses no wake-up.
+        // `len` is cleared first: should anything unwind out of here after all, the
+        // unread wakers leak rather than being dropped twice by `Drop`.
+        let len = std::mem::replace(&mut self.len, 0);
         let mut next = 0;
-        while next < self.len {
+        while next < len {
             let woke = panic::catch_unwind(AssertUnwindSafe(|| {
-                while next < self.len {
-                    // SAFETY: slots below `len` are initialised, and each is read once:
-                    // `next` moves past it before the waker can panic.
+                while next < len {
+                    // SAFETY: slots below the old `len` are initialised, and each is read
+                    // once: `next` moves past it before the waker can panic.
                     let waker = unsafe { self.wakers[next].assume_init_read() };
                     next += 1;
                     waker.wake();
                 }
             }));
             if let Err(payload) = woke {
-                panic.get_or_insert(payload);
+                keep_first_panic(panic, payload);
             }
         }
-        self.len = 0;
     }
 }
 

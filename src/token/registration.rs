@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 use super::inner::{Inner, Ref};
 use super::list::{Node, NodeKind};
 use super::reason::CancelReason;
-use crate::sync::{current_thread, park, Thread, ThreadId, UnsafeCell};
+use crate::sync::{current_thread, park, thread_key, Thread, ThreadKey, UnsafeCell};
 
 /// Where a callback is in its life; guarded by the lock of the list it was pushed onto.
 enum Phase {
@@ -14,7 +14,7 @@ enum Phase {
     Linked,
     /// Taken off the list by a cancelling thread, which is running it now.
     Running {
-        runner: ThreadId,
+        runner: ThreadKey,
         /// A thread blocked in `unregister`, to unpark when the callback returns.
         waiter: Option<Thread>,
         /// The registration was dropped by the callback itself: the runner frees the node.
@@ -86,7 +86,7 @@ impl CallbackHeader {
     ///
     /// # Safety
     /// The caller holds the lock of the list it popped `header` from.
-    pub(crate) unsafe fn start(header: NonNull<CallbackHeader>, runner: ThreadId) {
+    pub(crate) unsafe fn start(header: NonNull<CallbackHeader>, runner: ThreadKey) {
         // SAFETY: the phase is guarded by the lock the caller holds (invariant 3).
         unsafe {
             (*header.as_ptr()).phase.with_mut(|p| {
@@ -278,9 +278,7 @@ impl CancellationRegistration {
                     Outcome::Removed
                 }
                 Phase::Done => Outcome::Finished,
-                Phase::Running { runner, .. } if *runner == current_thread().id() => {
-                    Outcome::InsideCallback
-                }
+                Phase::Running { runner, .. } if *runner == thread_key() => Outcome::InsideCallback,
                 Phase::Running { .. } if !wait => Outcome::Busy,
                 Phase::Running { waiter, .. } => {
                     *waiter = Some(current_thread());
@@ -301,7 +299,7 @@ impl CancellationRegistration {
             (*header.as_ptr()).phase.with_mut(|p| match &mut *p {
                 Phase::Running {
                     runner, orphaned, ..
-                } if *runner == current_thread().id() => {
+                } if *runner == thread_key() => {
                     *orphaned = true;
                     true
                 }

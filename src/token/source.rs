@@ -5,7 +5,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::time::Duration;
 
-use super::inner::{Inner, Ref};
+use super::inner::Ref;
 use super::reason::CancelReason;
 use super::token::CancellationToken;
 
@@ -82,13 +82,16 @@ impl CancellationTokenSource {
         I::Item: Borrow<CancellationToken>,
     {
         let tokens: Vec<I::Item> = tokens.into_iter().collect();
-        let parents: Vec<&Inner> = tokens.iter().filter_map(|t| t.borrow().inner()).collect();
+        let parents: Vec<&Ref> = tokens
+            .iter()
+            .filter_map(|t| t.borrow().inner_ref())
+            .collect();
         CancellationTokenSource::from_ref(Ref::new_linked(&parents))
     }
 
     /// The one-parent case of `linked`, without collecting into vectors.
     pub(crate) fn child_of(parent: &CancellationToken) -> Self {
-        let inner = match parent.inner() {
+        let inner = match parent.inner_ref() {
             Some(parent) => Ref::new_linked(&[parent]),
             None => Ref::new(0),
         };

@@ -71,6 +71,10 @@ impl CancellationToken {
         self.inner.as_deref()
     }
 
+    pub(crate) fn inner_ref(&self) -> Option<&Ref> {
+        self.inner.as_ref()
+    }
+
     /// True once cancellation was requested. One atomic load (Acquire); see
     /// [Memory ordering](Self#memory-ordering).
     #[inline]

@@ -1,0 +1,156 @@
+//! Small scenarios that walk every `unsafe` path of the token core, sized for Miri:
+//! `cargo +nightly miri test --test miri` (CI runs it where Miri is installed, under both
+//! Stacked and Tree Borrows). They run as ordinary tests too.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Waker};
+use std::thread;
+use std::time::Duration;
+
+use cancel_token::CancellationTokenSource;
+
+fn counter() -> (
+    Arc<AtomicUsize>,
+    impl FnOnce(&cancel_token::CancelReason) + Send + 'static,
+) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    (runs, move |_: &cancel_token::CancelReason| {
+        counted.fetch_add(1, SeqCst);
+    })
+}
+
+#[test]
+fn linked_children_live_and_die() {
+    let parent = CancellationTokenSource::new();
+    let child = parent.token().child_source();
+    let token = child.token();
+    drop(parent); // gives up: detaches the child
+    drop(child);
+    drop(token);
+
+    let parent = CancellationTokenSource::new();
+    let child = parent.token().child_source();
+    drop(child); // sole owner: unlinks itself and frees at once
+    parent.cancel();
+
+    let (a, b) = (
+        CancellationTokenSource::new(),
+        CancellationTokenSource::new(),
+    );
+    let both = CancellationTokenSource::linked([a.token(), b.token()]);
+    let grandchild = both.token().child_source();
+    let (runs, callback) = counter();
+    let _registration = grandchild.token().register(callback);
+    b.cancel();
+    assert_eq!(runs.load(SeqCst), 1);
+    drop((a, both, grandchild));
+}
+
+#[test]
+fn chains_cancel_and_free_iteratively() {
+    let root = CancellationTokenSource::new();
+    let mut sources = vec![root.token().child_source()];
+    for _ in 0..50 {
+        let next = sources.last().unwrap().token().child_source();
+        sources.push(next);
+    }
+    let leaf = sources.last().unwrap().token();
+    let (runs, callback) = counter();
+    let _registration = leaf.register(callback);
+    root.cancel();
+    assert_eq!(runs.load(SeqCst), 1);
+    drop(sources); // freed down the chain from the leaf's references
+
+    let root = CancellationTokenSource::new();
+    let mut last = root.token().child_source();
+    for _ in 0..50 {
+        last = last.token().child_source(); // each drop of the old source gives up
+    }
+    drop(root);
+    drop(last);
+}
+
+#[test]
+fn callbacks_registrations_and_waiters() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    let (runs, callback) = counter();
+    let _kept = token.register(callback);
+    let mut removed = token.register(|_| unreachable!());
+    assert!(removed.unregister());
+
+    // A registration dropped by its own callback: the runner frees the node.
+    let slot = Arc::new(Mutex::new(None));
+    let inside = slot.clone();
+    *slot.lock().unwrap() = Some(token.register(move |_| drop(inside.lock().unwrap().take())));
+
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut waiting = pin!(token.canceled());
+    assert!(waiting.as_mut().poll(&mut cx).is_pending());
+    let mut repolled = Box::pin(token.clone().canceled_owned());
+    assert!(repolled.as_mut().poll(&mut cx).is_pending());
+    assert!(repolled.as_mut().poll(&mut cx).is_pending());
+
+    source.cancel();
+    assert_eq!(runs.load(SeqCst), 1);
+    assert!(waiting.as_mut().poll(&mut cx).is_ready());
+    let _late = token.register(|_| {}); // runs inline, stores nothing
+}
+
+#[test]
+fn threads_race_cancel_unregister_drop() {
+    for _ in 0..3 {
+        // A sole child dropped while one parent cancels and the other gives up.
+        let (a, b) = (
+            CancellationTokenSource::new(),
+            CancellationTokenSource::new(),
+        );
+        let child = CancellationTokenSource::linked([a.token(), b.token()]);
+        let threads = [
+            thread::spawn(move || drop(child)),
+            thread::spawn(move || {
+                a.cancel();
+            }),
+            thread::spawn(move || drop(b)),
+        ];
+        threads.into_iter().for_each(|t| t.join().unwrap());
+
+        // Unregister racing cancel, with a waiter dropped meanwhile.
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let (runs, callback) = counter();
+        let mut registration = token.register(callback);
+        let waiter = {
+            let token = token.clone();
+            thread::spawn(move || {
+                let mut waiting = pin!(token.canceled());
+                let _ = waiting
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()));
+            })
+        };
+        let canceller = thread::spawn(move || source.cancel());
+        let removed = registration.unregister();
+        canceller.join().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(removed, runs.load(SeqCst) == 0, "ran XOR removed");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "the timer thread outlives main, which Miri rejects; ASan covers it"
+)]
+fn timer_fires_and_forgets() {
+    let token = CancellationTokenSource::with_timeout(Duration::from_millis(1)).token();
+    token.wait();
+    assert!(token.reason().unwrap().is_timeout());
+    drop(CancellationTokenSource::with_timeout(Duration::from_secs(
+        3600,
+    ))); // forgotten
+}
