@@ -482,12 +482,6 @@ impl Inner {
     /// Pops nodes under the lock (`shared`) until there is something to do outside it.
     fn next_step(&self, shared: &mut Shared, wakers: &mut WakeBatch, runner: ThreadKey) -> Step {
         loop {
-            // Wake what we hold before starting a callback: once it is `Running`, a waker
-            // unregistering it would count as "inside the callback" and not wait, and one
-            // blocking on a lock held by a waiting `unregister` would deadlock.
-            if !wakers.is_empty() && shared.list.front_kind() == Some(NodeKind::Callback) {
-                return Step::More;
-            }
             // SAFETY: we hold the lock (invariant 3).
             let Some(node) = (unsafe { shared.list.pop_front() }) else {
                 return Step::Empty;
@@ -503,6 +497,15 @@ impl Inner {
                             return Step::More;
                         }
                     }
+                }
+                NodeKind::Callback if !wakers.is_empty() => {
+                    // Wake what we hold before starting a callback: once it is `Running`, a
+                    // waker unregistering it would count as "inside the callback" and not
+                    // wait, and one blocking on a lock held by a waiting `unregister` would
+                    // deadlock. Put it back where it was (same lock hold, order kept).
+                    // SAFETY: we hold the lock; the node was linked here a moment ago.
+                    unsafe { shared.list.push_front(node) };
+                    return Step::More;
                 }
                 NodeKind::Callback => {
                     // SAFETY: popped nodes are non-null.

@@ -78,13 +78,6 @@ impl List {
         self.head.is_null()
     }
 
-    /// The kind of the front node, if any. The caller holds the lock (`&self` is only
-    /// reachable through it).
-    pub(crate) fn front_kind(&self) -> Option<NodeKind> {
-        // SAFETY: a linked node is valid (invariant 4 in `inner.rs`); `kind` is immutable.
-        (!self.head.is_null()).then(|| unsafe { (*self.head).kind() })
-    }
-
     /// Puts `node` at the front.
     ///
     /// # Safety
