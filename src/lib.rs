@@ -64,3 +64,8 @@ pub use token::{
     CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
     CancellationToken, CancellationTokenSource, RunUntilCanceled,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
