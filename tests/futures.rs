@@ -640,3 +640,27 @@ fn waiting_allocates_nothing() {
         assert_eq!(allocations() - before, 0, "cancelling and waking allocated");
     });
 }
+
+#[test]
+fn canceled_futures_are_fused_for_select() {
+    use futures::future::FusedFuture;
+    within(Duration::from_secs(5), || {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let mut owned = Box::pin(token.clone().canceled_owned());
+        let mut borrowed = Box::pin(token.canceled());
+        assert!(!owned.is_terminated() && !borrowed.is_terminated());
+        let picked = futures::executor::block_on(async {
+            let mut never = futures::future::pending::<()>();
+            source.cancel();
+            futures::select! {
+                () = owned => "owned",
+                () = never => "never",
+            }
+        });
+        assert_eq!(picked, "owned");
+        assert!(owned.is_terminated());
+        futures::executor::block_on(borrowed.as_mut());
+        assert!(borrowed.is_terminated());
+    });
+}

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures_core::future::FusedFuture;
 use pin_project_lite::pin_project;
 
 use super::reason::CanceledError;
@@ -25,6 +26,7 @@ pin_project! {
         token: &'a CancellationToken,
         #[pin]
         waiter: Waiter,
+        done: bool,
     }
 
     impl PinnedDrop for Canceled<'_> {
@@ -42,6 +44,7 @@ impl<'a> Canceled<'a> {
         Canceled {
             token,
             waiter: Waiter::new(),
+            done: false,
         }
     }
 }
@@ -51,10 +54,20 @@ impl Future for Canceled<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        match this.token.inner() {
+        let ready = match this.token.inner() {
             Some(inner) => this.waiter.poll(inner, cx),
             None => Poll::Pending,
-        }
+        };
+        *this.done |= ready.is_ready();
+        ready
+    }
+}
+
+/// Terminated once it has returned `Ready` (polling again is still fine: it stays ready).
+/// Lets `futures::select!` use it without `.fuse()`.
+impl FusedFuture for Canceled<'_> {
+    fn is_terminated(&self) -> bool {
+        self.done
     }
 }
 
@@ -77,6 +90,7 @@ pin_project! {
         token: CancellationToken,
         #[pin]
         waiter: Waiter,
+        done: bool,
     }
 
     impl PinnedDrop for CanceledOwned {
@@ -94,6 +108,7 @@ impl CanceledOwned {
         CanceledOwned {
             token,
             waiter: Waiter::new(),
+            done: false,
         }
     }
 }
@@ -103,10 +118,19 @@ impl Future for CanceledOwned {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        match this.token.inner() {
+        let ready = match this.token.inner() {
             Some(inner) => this.waiter.poll(inner, cx),
             None => Poll::Pending,
-        }
+        };
+        *this.done |= ready.is_ready();
+        ready
+    }
+}
+
+/// As for [`Canceled`].
+impl FusedFuture for CanceledOwned {
+    fn is_terminated(&self) -> bool {
+        self.done
     }
 }
 
