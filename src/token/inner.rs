@@ -637,17 +637,24 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
     }
 }
 
-/// Keeps the first panic of a cancel to resume at the end; later payloads are dropped
-/// here, and a payload whose own drop panics is forgotten, so nothing unwinds out of the
-/// middle of a drain and leaves a callback `Running` or wakers half-read.
+/// Keeps the first panic of a cancel to resume at the end. Later payloads are dropped
+/// here, each drop inside `catch_unwind`: a payload whose drop panics yields a new
+/// payload, dropped the same way; only past a few such rounds (a payload chain built to
+/// panic forever) is the rest forgotten. Nothing unwinds out of the middle of a drain,
+/// where it would leave a callback `Running` or wakers half-read.
 fn keep_first_panic(first: &mut Option<Box<dyn Any + Send>>, payload: Box<dyn Any + Send>) {
     if first.is_none() {
         *first = Some(payload);
         return;
     }
-    if let Err(nested) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(nested);
+    let mut payload = payload;
+    for _ in 0..8 {
+        match panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(nested) => payload = nested,
+        }
     }
+    std::mem::forget(payload);
 }
 
 enum Step {
