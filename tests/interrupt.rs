@@ -6,10 +6,12 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
+
+mod common;
 
 use cancel_token::{
     CanceledError, CancellationTokenSource, InterruptControl, InterruptGuard, Wait, WaitWith,
@@ -17,23 +19,9 @@ use cancel_token::{
 use futures::executor::block_on;
 use futures::task::noop_waker;
 
-/// Runs `f` on its own thread and fails if it does not finish within `secs`.
+/// The shared `common::within`, in whole seconds.
 fn within<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => handle.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The body panicked: surface its panic.
-            if let Err(p) = handle.join() {
-                panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("timed out after {secs}s (deadlock?)"),
-    }
+    common::within(Duration::from_secs(secs), f)
 }
 
 struct CountingWaker(AtomicUsize);

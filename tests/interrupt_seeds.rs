@@ -6,24 +6,14 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
 use cancel_token::{CanceledError, CancellationTokenSource, InterruptControl};
 use futures::executor::block_on;
 
+/// The shared `common::within`, in whole seconds.
 fn within<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => handle.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = handle.join() {
-                std::panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("timed out after {secs}s"),
-    }
+    common::within(Duration::from_secs(secs), f)
 }
 
 #[derive(Debug, Clone, PartialEq)]
