@@ -244,7 +244,8 @@ impl Ref {
         drop(ManuallyDrop::into_inner(this));
     }
 
-    fn as_ptr(&self) -> NonNull<Inner> {
+    /// The pointer, with its allocation's provenance; the timer keys entries by it.
+    pub(crate) fn addr(&self) -> NonNull<Inner> {
         self.0
     }
 
@@ -730,12 +731,5 @@ impl Drop for WakeBatch {
             // SAFETY: slots below `len` are initialised and not yet read.
             unsafe { slot.assume_init_drop() };
         }
-    }
-}
-
-impl Ref {
-    /// For the timer: the raw address it keys its entries by.
-    pub(crate) fn addr(&self) -> NonNull<Inner> {
-        self.as_ptr()
     }
 }
