@@ -50,7 +50,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod interrupt;
-mod sync;
+mod loom_shim;
 mod task;
 mod timer;
 mod token;

@@ -18,7 +18,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use crate::sync::timer::{Condvar, Mutex, MutexGuard, Once, OnceLock};
+use crate::loom_shim::timer::{Condvar, Mutex, MutexGuard, Once, OnceLock};
 use crate::token::{CancelReason, Inner, Ref};
 
 struct Timer {

@@ -51,7 +51,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 
 use super::wait::{EventSelector, MapSelector, Node, Offer, Offered, Select, Slot, Wait};
-use crate::sync::{thread_local, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom_shim::{thread_local, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::{CancelReason, CancellationToken, CancellationTokenSource};
 
 thread_local! {

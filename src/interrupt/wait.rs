@@ -31,7 +31,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::control::Hub;
-use crate::sync::{Arc, Mutex};
+use crate::loom_shim::{Arc, Mutex};
 use crate::{CanceledError, CancellationRegistration, CancellationToken, CancellationTokenSource};
 
 /// What a selector does with an event: looks at it and, to take it, returns the output.

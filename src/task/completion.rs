@@ -12,7 +12,7 @@ use super::handle::TaskHandle;
 use super::inner::{status_of, Inner};
 use super::status::TaskStatus;
 use super::task::Task;
-use crate::sync::{Arc, Mutex};
+use crate::loom_shim::{Arc, Mutex};
 use crate::{
     CancelReason, CanceledError, CanceledOwned, CancellationRegistration, CancellationToken,
     CancellationTokenSource,

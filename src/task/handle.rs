@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::inner::Inner;
 use super::status::TaskStatus;
-use crate::sync::Arc;
+use crate::loom_shim::Arc;
 use crate::{CancelReason, CanceledOwned, CancellationRegistration, CancellationToken};
 
 /// Observes and cancels a [`Task`](crate::Task) (or a

@@ -2,7 +2,7 @@
 
 use super::error::MaybeCanceled;
 use super::status::{StatusWord, TaskStatus};
-use crate::sync::Mutex;
+use crate::loom_shim::Mutex;
 use crate::{CancellationToken, CancellationTokenSource};
 
 /// Shared by a [`Task`](crate::Task) (or a completion source) and its handles.

@@ -34,7 +34,7 @@
 
 use std::fmt;
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::loom_shim::{AtomicUsize, Ordering};
 
 const STARTED: usize = 1;
 const COMPLETED: usize = 2;

@@ -15,7 +15,7 @@ use super::handle::TaskHandle;
 use super::inner::{status_of, FinishOnDrop, Inner};
 use super::status::TaskStatus;
 use super::timeout::WithTimeout;
-use crate::sync::Arc;
+use crate::loom_shim::Arc;
 use crate::{CancelReason, CancellationToken, CancellationTokenSource};
 
 pin_project! {

@@ -47,7 +47,7 @@ use super::list::{List, Node, NodeKind};
 use super::reason::CancelReason;
 use super::registration::CallbackHeader;
 use super::waiter::WaitNode;
-use crate::sync::{fence, thread_key, AtomicUsize, Mutex, MutexGuard, Ordering, ThreadKey};
+use crate::loom_shim::{fence, thread_key, AtomicUsize, Mutex, MutexGuard, Ordering, ThreadKey};
 
 const CANCELED: usize = 1;
 const TIMER: usize = 2;

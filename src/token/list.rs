@@ -8,7 +8,7 @@
 //! Pushing and popping happen at the front, so the list is a stack: callbacks run
 //! last-registered-first, as in .NET and C++.
 
-use crate::sync::UnsafeCell;
+use crate::loom_shim::UnsafeCell;
 use std::ptr;
 
 /// What a node belongs to; fixed when the node is made.

@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 use super::inner::{Inner, Ref};
 use super::list::{Node, NodeKind};
 use super::reason::CancelReason;
-use crate::sync::{current_thread, park, thread_key, Thread, ThreadKey, UnsafeCell};
+use crate::loom_shim::{current_thread, park, thread_key, Thread, ThreadKey, UnsafeCell};
 
 /// Where a callback is in its life; guarded by the lock of the list it was pushed onto.
 enum Phase {

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::inner::Inner;
 use super::list::{Node, NodeKind};
-use crate::sync::{AtomicBool, Ordering, UnsafeCell};
+use crate::loom_shim::{AtomicBool, Ordering, UnsafeCell};
 
 /// A list node with the waker to call; `#[repr(C)]` with the node first.
 #[repr(C)]
