@@ -27,6 +27,18 @@ mod imp {
         KEY.with(|key| key as *const u8 as usize)
     }
 
+    /// One round of a bounded spin: a few busy spins, then yield the CPU. Used only for
+    /// waits that never involve user code (see `Inner::wait_marked`).
+    #[inline]
+    pub(crate) fn backoff(spins: &mut u32) {
+        if *spins < 64 {
+            *spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+
     /// `UnsafeCell` with loom's closure API, so the same code checks under loom.
     #[derive(Debug)]
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
@@ -62,6 +74,11 @@ mod imp {
     /// loom's thread id (loom's `thread_local!` has no const form).
     pub(crate) fn thread_key() -> ThreadKey {
         loom::thread::current().id()
+    }
+
+    /// loom's scheduler is deliberately unfair: a spin must yield every round.
+    pub(crate) fn backoff(_spins: &mut u32) {
+        loom::thread::yield_now();
     }
 
     /// loom's mutex behind parking_lot's poison-free `lock()`.

@@ -1,26 +1,32 @@
-//! The shared state behind a source and its tokens, and the cancel algorithm.
+//! The shared state behind a source and its tokens: the allocation, its counts, and
+//! how it dies. The cancel algorithm itself is in `cancel.rs`.
 //!
 //! # The state word
 //!
-//! | bits | name     | set by                                   | cleared by |
-//! |------|----------|------------------------------------------|------------|
-//! | 0    | CANCELED | `mark_canceled`, under the lock          | never      |
+//! | bits | name     | set by                                      | cleared by |
+//! |------|----------|---------------------------------------------|------------|
+//! | 0    | CANCELED | the marker, once the subtree below reports it (invariant 8) | never |
 //! | 1    | TIMER    | `timer::cancel_after`, under the timer lock | never (a hint for `die`) |
-//! | 2..  | sources  | a source, a link from a live parent, a pending timer | their end |
+//! | 2    | CLOSED   | the one thread that claims the cancel, under the lock | never |
+//! | 3..  | sources  | a source, a link from a live parent, a pending timer | their end |
 //!
 //! # Invariants
 //!
-//! 1. CANCELED, once set, is never cleared. It is set under the lock, by exactly one
-//!    thread, which then drains the list.
-//! 2. Once CANCELED is set, nothing is pushed onto the list: pushers check the bit under
-//!    the lock and act at once instead.
+//! 1. CANCELED and CLOSED, once set, are never cleared. CLOSED is set under the lock by
+//!    exactly one thread, the *claimer*, together with the reason; that thread then
+//!    drains the list. CANCELED is set only on a CLOSED `Inner`.
+//! 2. Once CLOSED is set, nothing is pushed onto `list` or `children`: pushers check the
+//!    bit under the lock and, if it is set, release the lock, wait for CANCELED
+//!    (`wait_marked`, bounded: marking runs no user code and never waits) and then act
+//!    as on a cancelled token.
 //! 3. A node's links, and the payload the lock guards (a waiter's waker, a callback's
 //!    phase), are touched only under the lock of the list the node was pushed onto.
 //!    The two exceptions are atomics or hand-overs: a waiter's `notified` flag, and a
 //!    callback's closure, which belongs to the draining thread while the phase is
 //!    `Running`.
 //! 4. While a node is linked its memory is valid: its owner unlinks it under the lock
-//!    before the memory goes away.
+//!    before the memory goes away. (A waiter whose future was leaked with
+//!    `mem::forget` stays linked, and its memory stays leaked with it.)
 //! 5. `refs` counts `Ref`s. When it reaches zero, `die` unlinks this `Inner`'s links
 //!    from its parents and removes its timer entry, then frees the memory. A holder of a
 //!    raw pointer (a parent's list, the timer) may only `try_acquire` while holding the
@@ -29,37 +35,50 @@
 //!    while taking an `Inner` lock; user code (callbacks, wakers, reason values' drops)
 //!    runs with no lock held. So no lock cycle exists, and user code may do anything,
 //!    including cancel, register, unregister and drop.
-//! 7. `sources == 0` with CANCELED clear is final: nothing is left that could cancel.
+//! 7. `sources == 0` with CLOSED clear is final: nothing is left that could cancel.
 //!    The link from a parent counts as a source only while that is not so of the parent.
+//! 8. Tree-consistent visibility: CANCELED is set on an `Inner` only once every `Inner`
+//!    reachable through its `children` reports CANCELED. A cancel therefore marks
+//!    depth first, setting CANCELED in post-order, and runs user code only after its
+//!    whole subtree is marked. A marker that meets a node CLOSED by another thread walks
+//!    through it (setting CANCELED is idempotent) instead of waiting for its claimer, so
+//!    markers never wait for each other and cannot deadlock, even where tokens with
+//!    several parents make the tree a DAG.
 //!
-//! Nothing recurses over the depth of a token tree: cancel walks it with an explicit
-//! stack, and `die`/`give_up` with work lists, so a million-deep chain is fine on a
+//! Nothing recurses over the depth of a token tree: cancel walks it with explicit
+//! stacks, and `die`/`give_up` with work lists, so a million-deep chain is fine on a
 //! small thread stack.
+//!
+//! # Panics from user code while freeing
+//!
+//! Freeing an `Inner` drops its reason, whose value is user code. `die` takes the
+//! reasons out, finishes freeing every `Inner` on its work list, and only then drops
+//! them, each inside `catch_unwind`; the first panic is resumed at the end (or dropped
+//! if the thread is already unwinding). So a panicking `Drop` never leaks memory or
+//! leaves other `Inner`s unfreed.
 
 use std::alloc::{self, Layout};
 use std::any::Any;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::task::Waker;
 
 use super::list::{List, Node, NodeKind};
 use super::reason::CancelReason;
-use super::registration::CallbackHeader;
-use super::waiter::WaitNode;
-use crate::loom_shim::{fence, thread_key, AtomicUsize, Mutex, MutexGuard, Ordering, ThreadKey};
+use crate::loom_shim::{fence, AtomicUsize, Mutex, MutexGuard, Ordering};
 
-const CANCELED: usize = 1;
+pub(super) const CANCELED: usize = 1;
 const TIMER: usize = 2;
-const ONE_SOURCE: usize = 4;
-const SOURCE_SHIFT: u32 = 2;
+pub(super) const CLOSED: usize = 4;
+const ONE_SOURCE: usize = 8;
+const SOURCE_SHIFT: u32 = 3;
 const MAX_REFS: usize = isize::MAX as usize;
 
 /// Shared state of one source and all its tokens. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Inner {
     refs: AtomicUsize,
-    state: AtomicUsize,
+    pub(super) state: AtomicUsize,
     shared: Mutex<Shared>,
     /// How many `ChildLink`s follow this struct in its allocation. Fixed at birth.
     parents: usize,
@@ -68,7 +87,10 @@ pub(crate) struct Inner {
 /// What the lock guards.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// Waiters and callbacks, drained by the claimer (invariant 1).
     pub(crate) list: List,
+    /// Links from child `Inner`s (`ChildLink`s), walked by markers (invariant 8).
+    pub(super) children: List,
     pub(crate) reason: CancelReason,
 }
 
@@ -78,9 +100,9 @@ unsafe impl Send for Shared {}
 
 /// A link from a child `Inner` to one parent, living in the child's allocation.
 #[repr(C)]
-struct ChildLink {
+pub(super) struct ChildLink {
     node: Node,
-    child: NonNull<Inner>,
+    pub(super) child: NonNull<Inner>,
     /// The parent, if the link was pushed onto its list; holds one of its `refs`.
     parent: Option<NonNull<Inner>>,
 }
@@ -163,6 +185,7 @@ impl Ref {
                 state: AtomicUsize::new(ONE_SOURCE),
                 shared: Mutex::new(Shared {
                     list: List::new(),
+                    children: List::new(),
                     reason: CancelReason::requested(),
                 }),
                 parents,
@@ -195,10 +218,12 @@ impl Ref {
         for (i, parent) in parents.iter().enumerate() {
             let link = link_of(child.0, i);
             let mut shared = parent.lock();
-            // Relaxed: CANCELED is only set under this lock, which we hold; the source
+            // Relaxed: CLOSED is only set under this lock, which we hold; the source
             // count of a parent that reached zero never rises again (invariant 7).
             let state = parent.state.load(Ordering::Relaxed);
-            if state & CANCELED != 0 {
+            if state & CLOSED != 0 {
+                // Claimed, perhaps not yet marked: born cancelled is still in order, as
+                // descendants may report cancelled before their ancestors (invariant 8).
                 let reason = shared.reason.clone();
                 drop(shared);
                 child.mark_canceled(&reason);
@@ -223,7 +248,7 @@ impl Ref {
                 // `Ref`s), so the link can later be read back as a `ChildLink` from its
                 // `Node`, and the parent freed through it.
                 (*link).parent = Some(parent.0);
-                shared.list.push_front(link.cast::<Node>());
+                shared.children.push_front(link.cast::<Node>());
             }
         }
         child
@@ -270,7 +295,25 @@ impl Inner {
     pub(crate) fn can_be_canceled(&self) -> bool {
         // Acquire: as in `is_canceled`.
         let state = self.state.load(Ordering::Acquire);
-        state & CANCELED != 0 || state >> SOURCE_SHIFT != 0
+        state & (CANCELED | CLOSED) != 0 || state >> SOURCE_SHIFT != 0
+    }
+
+    /// Whether a cancel has claimed this `Inner` (invariant 2). The caller holds the lock.
+    pub(crate) fn is_closed(&self) -> bool {
+        // Relaxed: CLOSED is only set under the lock, which the caller holds.
+        self.state.load(Ordering::Relaxed) & CLOSED != 0
+    }
+
+    /// Waits until a claimed `Inner` reports CANCELED, i.e. until its whole subtree is
+    /// marked (invariant 8). Bounded: the claimer (or another marker) is marking, which
+    /// takes only `Inner` locks for short, user-code-free steps and never waits.
+    /// Called with no lock held, by pushers that found CLOSED and by a losing `cancel`.
+    #[cold]
+    pub(crate) fn wait_marked(&self) {
+        let mut spins = 0;
+        while !self.is_canceled() {
+            crate::loom_shim::backoff(&mut spins);
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -340,7 +383,7 @@ impl Inner {
                 let parent = unsafe { parent.as_ref() };
                 let mut shared = parent.lock();
                 // SAFETY: we hold the lock of the list the link was pushed onto.
-                unsafe { shared.list.unlink(&(*link).node) };
+                unsafe { shared.children.unlink(&(*link).node) };
             }
         }
         // Unlinked, no parent's canceller can `try_acquire` us any more; one that did
@@ -377,7 +420,7 @@ impl Inner {
         // the list.
         let prev = self.state.fetch_sub(ONE_SOURCE, Ordering::Relaxed);
         debug_assert!(prev >> SOURCE_SHIFT > 0, "source count underflow");
-        prev >> SOURCE_SHIFT == 1 && prev & CANCELED == 0
+        prev >> SOURCE_SHIFT == 1 && prev & CLOSED == 0
     }
 
     /// Marks the timer as (possibly) holding an entry for us; `die` then looks there.
@@ -386,178 +429,34 @@ impl Inner {
         self.state.fetch_or(TIMER, Ordering::Relaxed);
     }
 
-    /// Sets CANCELED with `reason`; false if it was already set. Does not drain.
-    pub(crate) fn mark_canceled(&self, reason: &CancelReason) -> bool {
-        self.set_canceled(&mut self.lock(), reason)
-    }
-
-    /// Sets CANCELED with `reason`: `None` if it was already set, otherwise whether the
-    /// list has nodes to drain. An empty list stays empty (invariant 2), so the caller
-    /// can skip draining a leaf without taking the lock again.
-    fn mark_canceled_has_nodes(&self, reason: &CancelReason) -> Option<bool> {
-        let mut shared = self.lock();
-        self.set_canceled(&mut shared, reason)
-            .then(|| !shared.list.is_empty())
-    }
-
-    /// The one place CANCELED is set; the caller holds the lock (`shared`).
-    fn set_canceled(&self, shared: &mut Shared, reason: &CancelReason) -> bool {
-        // Relaxed: CANCELED is only set under this lock, which the caller holds
-        // (invariant 1).
-        if self.state.load(Ordering::Relaxed) & CANCELED != 0 {
-            return false;
-        }
-        shared.reason = reason.clone();
-        // Release: pairs with the Acquire load in `is_canceled`.
-        self.state.fetch_or(CANCELED, Ordering::Release);
-        true
-    }
-
-    /// Cancels with `reason`: true for the one call that did it. Every callback, waiter
-    /// and descendant is dealt with before this returns; the first callback panic is
-    /// resumed at the end.
-    pub(crate) fn cancel(&self, reason: CancelReason) -> bool {
-        if self.is_canceled() {
-            return false;
-        }
-        let mut shared = self.lock();
-        if !self.set_canceled(&mut shared, &reason) {
-            return false;
-        }
-        if shared.list.is_empty() {
-            return true; // Nothing waits, and nothing can be added now (invariant 2).
-        }
-        self.drain(shared, &reason);
-        true
-    }
-
-    /// Runs the list of a freshly cancelled `Inner`, and of every descendant it cancels,
-    /// depth first, in list (LIFO) order — as .NET does, without recursion.
-    /// `locked` is this `Inner`'s lock, still held from setting CANCELED, so the first
-    /// step takes no second lock round.
-    fn drain(&self, locked: MutexGuard<'_, Shared>, reason: &CancelReason) {
-        let mut descendants: Vec<Ref> = Vec::new();
-        let mut wakers = WakeBatch::new();
-        let runner = thread_key();
-        let mut panic: Option<Box<dyn Any + Send>> = None;
-        let mut locked = Some(locked);
-        loop {
-            let current: &Inner = descendants.last().map_or(self, |r| r);
-            let step = {
-                // Only the first step can find the guard, and it is on `self` = `current`.
-                let mut shared = locked.take().unwrap_or_else(|| current.lock());
-                current.next_step(&mut shared, &mut wakers, runner)
-            };
-            wakers.wake_all(&mut panic);
-            match step {
-                Step::More => {}
-                Step::Empty => {
-                    if descendants.pop().is_none() {
-                        break;
-                    }
-                }
-                Step::Callback(header) => {
-                    // SAFETY: `next_step` set the phase to `Running` for us, so the closure
-                    // is ours to take and the node stays allocated until we finish it.
-                    let ran = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-                        CallbackHeader::call(header, reason)
-                    }));
-                    if let Err(payload) = ran {
-                        keep_first_panic(&mut panic, payload);
-                    }
-                    // SAFETY: the phase is still `Running`, set by us on `current`'s list.
-                    unsafe { CallbackHeader::finish(header, current) };
-                }
-                Step::Child(child) => {
-                    if child.mark_canceled_has_nodes(reason) == Some(true) {
-                        descendants.push(child);
-                    }
-                }
-            }
-        }
-        if let Some(payload) = panic {
-            panic::resume_unwind(payload);
-        }
-    }
-
-    /// Pops nodes under the lock (`shared`) until there is something to do outside it.
-    fn next_step(&self, shared: &mut Shared, wakers: &mut WakeBatch, runner: ThreadKey) -> Step {
-        loop {
-            // SAFETY: we hold the lock (invariant 3).
-            let Some(node) = (unsafe { shared.list.pop_front() }) else {
-                return Step::Empty;
-            };
-            // SAFETY: a node is valid while linked (invariant 4), and we popped it under the
-            // lock, so its owner is still waiting for the lock to touch it.
-            match unsafe { (*node).kind() } {
-                NodeKind::Waker => {
-                    // SAFETY: the node is a `WaitNode` (its kind says so) and we hold the lock.
-                    if let Some(waker) = unsafe { WaitNode::take_for_wake(node) } {
-                        wakers.push(waker);
-                        if wakers.is_full() {
-                            return Step::More;
-                        }
-                    }
-                }
-                NodeKind::Callback if !wakers.is_empty() => {
-                    // Wake what we hold before starting a callback: once it is `Running`, a
-                    // waker unregistering it would count as "inside the callback" and not
-                    // wait, and one blocking on a lock held by a waiting `unregister` would
-                    // deadlock. Put it back where it was (same lock hold, order kept).
-                    // SAFETY: we hold the lock; the node was linked here a moment ago.
-                    unsafe { shared.list.push_front(node) };
-                    return Step::More;
-                }
-                NodeKind::Callback => {
-                    // SAFETY: popped nodes are non-null.
-                    let header = unsafe { NonNull::new_unchecked(node as *mut Node) }
-                        .cast::<CallbackHeader>();
-                    // SAFETY: the node is a `CallbackHeader`; we hold the lock.
-                    unsafe { CallbackHeader::start(header, runner) };
-                    return Step::Callback(header);
-                }
-                NodeKind::Child => {
-                    // SAFETY: the node is the first field of a `ChildLink`, whose child is
-                    // alive or dying but not freed while the link is in our list
-                    // (invariant 5), and we hold the lock.
-                    let child = unsafe { (*node.cast::<ChildLink>()).child };
-                    // SAFETY: as above.
-                    if unsafe { child.as_ref() }.try_acquire() {
-                        // SAFETY: the reference was just acquired.
-                        return Step::Child(unsafe { Ref::from_acquired(child) });
-                    }
-                }
-            }
-        }
-    }
-
     /// Called when the last source ended without cancelling: unlink the child links, and
     /// end the source each counted for in its child, following chains iteratively.
     fn give_up(&self) {
         let mut children = Vec::new();
+        let mut panic = None;
         self.detach_children(&mut children);
         while let Some(child) = children.pop() {
             if child.remove_source_is_last() {
                 child.detach_children(&mut children);
             }
+            // Freeing may run a reason's `Drop`: finish the work list first.
+            drop_contained(child, &mut panic);
         }
+        resume_unless_unwinding(panic);
     }
 
     fn detach_children(&self, out: &mut Vec<Ref>) {
         let mut shared = self.lock();
-        // SAFETY: we hold the lock.
+        // SAFETY: we hold the lock; every node on `children` is a `ChildLink`'s first
+        // field, whose child is alive or dying but not freed while linked (invariant 5).
         unsafe {
-            shared.list.drain_where(|node| {
-                if (*node).kind() != NodeKind::Child {
-                    return false;
-                }
+            while let Some(node) = shared.children.pop_front() {
                 let child = (*node.cast::<ChildLink>()).child;
                 // A dying child needs nothing more: it is only unlinked here.
                 if child.as_ref().try_acquire() {
                     out.push(Ref::from_acquired(child));
                 }
-                true
-            });
+            }
         }
     }
 }
@@ -588,6 +487,8 @@ fn link_of(this: NonNull<Inner>, i: usize) -> *mut ChildLink {
 /// holds the only reference and nothing else can reach the memory.
 unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
     let mut dying = Vec::new();
+    // Reasons are user values: dropped once every `Inner` here is freed (module docs).
+    let mut reasons = Vec::new();
     let mut next = Some(ptr);
     while let Some(ptr) = next {
         let skip_unlink = std::mem::take(&mut unlinked);
@@ -611,7 +512,7 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
             if !skip_unlink {
                 let mut shared = parent_ref.lock();
                 // SAFETY: we hold the parent's lock, the list the link was pushed onto.
-                unsafe { shared.list.unlink(&(*link).node) };
+                unsafe { shared.children.unlink(&(*link).node) };
             }
             // Release/Acquire: as in `Ref::drop`, whose reference this is.
             if parent_ref.refs.fetch_sub(1, Ordering::Release) == 1 {
@@ -619,10 +520,16 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
                 dying.push(parent);
             }
         }
-        debug_assert!(
-            inner.lock().list.is_empty(),
-            "a dying token still has waiters"
-        );
+        {
+            let mut shared = inner.lock();
+            // Children hold a reference each, so none is left. Waiters may be: a
+            // leaked (`mem::forget`) future stays linked, and stays leaked (invariant 4).
+            debug_assert!(shared.children.is_empty(), "a dying token has children");
+            let reason = std::mem::take(&mut shared.reason);
+            if !reason.is_requested() {
+                reasons.push(reason);
+            }
+        }
         let (layout, offset) = layout(parents);
         // SAFETY: nothing references the memory any more; drop what `Ref::new` wrote and
         // free it with the layout it was allocated with.
@@ -636,6 +543,13 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
         }
         next = dying.pop();
     }
+    let mut panic = None;
+    for reason in reasons {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(reason))) {
+            keep_first_panic(&mut panic, payload);
+        }
+    }
+    resume_unless_unwinding(panic);
 }
 
 /// Keeps the first panic of a cancel to resume at the end. Later payloads are dropped
@@ -643,12 +557,19 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
 /// payload, dropped the same way; only past a few such rounds (a payload chain built to
 /// panic forever) is the rest forgotten. Nothing unwinds out of the middle of a drain,
 /// where it would leave a callback `Running` or wakers half-read.
-fn keep_first_panic(first: &mut Option<Box<dyn Any + Send>>, payload: Box<dyn Any + Send>) {
+pub(super) fn keep_first_panic(
+    first: &mut Option<Box<dyn Any + Send>>,
+    payload: Box<dyn Any + Send>,
+) {
     if first.is_none() {
         *first = Some(payload);
         return;
     }
-    let mut payload = payload;
+    drop_payload(payload);
+}
+
+/// Drops a panic payload whose own `Drop` may panic (see `keep_first_panic`).
+fn drop_payload(mut payload: Box<dyn Any + Send>) {
     for _ in 0..8 {
         match panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
             Ok(()) => return,
@@ -658,78 +579,21 @@ fn keep_first_panic(first: &mut Option<Box<dyn Any + Send>>, payload: Box<dyn An
     std::mem::forget(payload);
 }
 
-enum Step {
-    /// The list is empty.
-    Empty,
-    /// The waker batch is full; wake it and come back.
-    More,
-    /// Run this callback, then come back.
-    Callback(NonNull<CallbackHeader>),
-    /// Cancel this child, depth first.
-    Child(Ref),
-}
-
-/// Wakers taken under the lock, woken after it is released (invariant 6).
-///
-/// Uninitialised storage, so a cancel that wakes one waiter does not pay for writing and
-/// dropping 32 empty slots: `wakers[..len]` are initialised, the rest are not.
-struct WakeBatch {
-    wakers: [MaybeUninit<Waker>; Self::CAPACITY],
-    len: usize,
-}
-
-impl WakeBatch {
-    const CAPACITY: usize = 32;
-
-    fn new() -> Self {
-        WakeBatch {
-            wakers: [const { MaybeUninit::uninit() }; Self::CAPACITY],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, waker: Waker) {
-        self.wakers[self.len].write(waker);
-        self.len += 1;
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == Self::CAPACITY
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn wake_all(&mut self, panic: &mut Option<Box<dyn Any + Send>>) {
-        // One `catch_unwind` per batch; after a panicking waker, the loop resumes with
-        // the next one, so a panic loses no wake-up.
-        // `len` is cleared first: should anything unwind out of here after all, the
-        // unread wakers leak rather than being dropped twice by `Drop`.
-        let len = std::mem::replace(&mut self.len, 0);
-        let mut next = 0;
-        while next < len {
-            let woke = panic::catch_unwind(AssertUnwindSafe(|| {
-                while next < len {
-                    // SAFETY: slots below the old `len` are initialised, and each is read
-                    // once: `next` moves past it before the waker can panic.
-                    let waker = unsafe { self.wakers[next].assume_init_read() };
-                    next += 1;
-                    waker.wake();
-                }
-            }));
-            if let Err(payload) = woke {
-                keep_first_panic(panic, payload);
-            }
-        }
+/// Drops `r` (which may free `Inner`s and so run reasons' `Drop`s), keeping a panic
+/// for later instead of unwinding out of a work list.
+pub(super) fn drop_contained(r: Ref, panic: &mut Option<Box<dyn Any + Send>>) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(r))) {
+        keep_first_panic(panic, payload);
     }
 }
 
-impl Drop for WakeBatch {
-    fn drop(&mut self) {
-        for slot in &mut self.wakers[..self.len] {
-            // SAFETY: slots below `len` are initialised and not yet read.
-            unsafe { slot.assume_init_drop() };
-        }
+/// Resumes a kept panic, unless this thread is already unwinding (a second panic would
+/// abort); then the payload is dropped, contained the same way.
+pub(super) fn resume_unless_unwinding(panic: Option<Box<dyn Any + Send>>) {
+    let Some(payload) = panic else { return };
+    if std::thread::panicking() {
+        drop_payload(payload);
+        return;
     }
+    panic::resume_unwind(payload);
 }

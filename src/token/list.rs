@@ -128,20 +128,16 @@ impl List {
         true
     }
 
-    /// Unlinks every node for which `take` says true, visiting front to back.
+    /// Visits every node, front to back, without unlinking any.
     ///
     /// # Safety
     /// The caller holds this list's lock.
-    pub(crate) unsafe fn drain_where(&mut self, mut take: impl FnMut(*const Node) -> bool) {
+    pub(crate) unsafe fn for_each(&self, mut visit: impl FnMut(*const Node)) {
         let mut cursor = self.head;
         while !cursor.is_null() {
+            visit(cursor);
             // SAFETY: every node reached from the head is linked, hence valid.
-            let next = unsafe { (*cursor).links.with(|l| (*l).next) };
-            if take(cursor) {
-                // SAFETY: as above; `next` was read before unlinking.
-                unsafe { self.unlink_linked(cursor) };
-            }
-            cursor = next;
+            cursor = unsafe { (*cursor).links.with(|l| (*l).next) };
         }
     }
 

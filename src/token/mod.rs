@@ -1,5 +1,6 @@
 //! Sources, tokens, callbacks and the futures that wait for cancellation.
 
+mod cancel;
 mod canceled;
 mod inner;
 mod list;

@@ -190,7 +190,7 @@ impl CancellationRegistration {
         let header = CallbackNode::boxed(callback);
         {
             let mut shared = inner.lock();
-            if !inner.is_canceled() {
+            if !inner.is_closed() {
                 // SAFETY: we hold the lock; the node is fresh and boxed, so it stays put
                 // until `unregister` or `finish` frees it.
                 unsafe { shared.list.push_front(header.as_ptr().cast::<Node>()) };
@@ -200,6 +200,8 @@ impl CancellationRegistration {
                 };
             }
         }
+        // Claimed by a cancel (invariant 2 in `inner.rs`): run once the subtree is marked.
+        inner.wait_marked();
         let reason = inner.reason_now();
         // Free the node even if the callback panics; the panic continues to the caller.
         let _free = FreeOnDrop(header);

@@ -1,7 +1,7 @@
 //! The allocation-free waiter inside every `Canceled` future.
 //!
 //! A waiter is lazy: it touches the list only when first polled, and it checks the
-//! CANCELED bit under the same lock `cancel` sets it under, so no wake-up is lost between
+//! CLOSED bit under the same lock `cancel` sets it under, so no wake-up is lost between
 //! making the future and polling it (invariant 2 in `inner.rs`).
 
 use std::marker::PhantomPinned;
@@ -101,14 +101,16 @@ impl Waiter {
         }
         let fresh = cx.waker().clone();
         let mut shared = inner.lock();
-        if inner.is_canceled() {
+        if inner.is_closed() {
+            // Claimed by a cancel (invariant 2): ready once the subtree is marked.
             drop(shared);
+            inner.wait_marked();
             return Poll::Ready(()); // `fresh` is dropped here, outside the lock.
         }
         // SAFETY: the waker is guarded by the lock we hold.
         let old = unsafe { (*node.as_ptr()).waker.with_mut(|w| (*w).replace(fresh)) };
         if !this.registered {
-            // SAFETY: we hold the lock, CANCELED is clear (so the list is live, invariant
+            // SAFETY: we hold the lock, CLOSED is clear (so the list is live, invariant
             // 2), and the node is pinned until `unregister` runs from the future's drop.
             unsafe { shared.list.push_front(node.as_ptr().cast::<Node>()) };
             this.registered = true;

@@ -1,0 +1,378 @@
+//! The cancel algorithm: claim, mark the subtree bottom-up, then run user code.
+//!
+//! A cancel is three phases (invariants cited are those of `inner.rs`):
+//!
+//! 1. **Claim** the root: set CLOSED and the reason under its lock (invariant 1). A
+//!    second `cancel` that finds CLOSED waits for CANCELED and returns false, so even a
+//!    losing call returns only once the tree is marked.
+//! 2. **Mark**, depth first without recursion: claim every descendant not yet claimed,
+//!    walk through those another cancel claimed, and set CANCELED in post-order, the
+//!    root last (invariant 8). No user code runs and no lock is held across steps.
+//! 3. **Drain** the list of every `Inner` this cancel claimed, root first, then the
+//!    descendants in the order they were claimed: wake the waiters, run the callbacks
+//!    (LIFO within one list), each with no lock held (invariant 6).
+//!
+//! Every panic from user code (a callback, a waker, a reason's `Drop` when a reference
+//! taken here turns out to be the last) is caught, the rest of the work still done, and
+//! the first panic resumed at the very end.
+
+use std::any::Any;
+use std::mem::MaybeUninit;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::task::Waker;
+
+use super::inner::{
+    drop_contained, keep_first_panic, resume_unless_unwinding, ChildLink, Inner, Ref, Shared,
+    CANCELED, CLOSED,
+};
+use super::list::{Node, NodeKind};
+use super::reason::CancelReason;
+use super::registration::CallbackHeader;
+use super::waiter::WaitNode;
+use crate::loom_shim::{thread_key, MutexGuard, Ordering, ThreadKey};
+
+impl Inner {
+    /// Cancels with `reason`: true for the one call that claimed it. Before this returns
+    /// (true or false) the whole subtree reports cancelled; before it returns true,
+    /// every callback and waiter of every `Inner` it claimed has been dealt with. The
+    /// first panic from user code is resumed at the end.
+    pub(crate) fn cancel(&self, reason: CancelReason) -> bool {
+        if self.is_canceled() {
+            return false;
+        }
+        let mut shared = self.lock();
+        if !self.close(&mut shared, &reason) {
+            drop(shared);
+            self.wait_marked();
+            return false;
+        }
+        if shared.children.is_empty() {
+            // A leaf: nothing below to mark first (invariant 8).
+            self.publish();
+            if shared.list.is_empty() {
+                return true; // Nothing waits, and nothing can be added now (invariant 2).
+            }
+            let mut drain = Drain::new();
+            drain.list(self, Some(shared), &reason);
+            drain.finish();
+            return true;
+        }
+        let mut marker = Marker::new(&reason);
+        marker.collect_children(&shared);
+        drop(shared);
+        marker.walk(self);
+        let mut drain = Drain::new();
+        drain.list(self, None, &reason);
+        for node in &marker.claimed {
+            drain.list(node, None, &reason);
+        }
+        for r in marker.claimed.drain(..).chain(marker.spent.drain(..)) {
+            drop_contained(r, &mut drain.panic);
+        }
+        drain.finish();
+        true
+    }
+
+    /// Marks a new `Inner` (no children, no waiters) cancelled with `reason`. A parent's
+    /// marker may have claimed it first: then waits until that marker is done with it.
+    pub(crate) fn mark_canceled(&self, reason: &CancelReason) {
+        let mut shared = self.lock();
+        if self.close(&mut shared, reason) {
+            debug_assert!(shared.children.is_empty() && shared.list.is_empty());
+            self.publish();
+        } else {
+            drop(shared);
+            self.wait_marked();
+        }
+    }
+
+    /// Claims this `Inner` for the caller: sets CLOSED and the reason; false if another
+    /// thread claimed it first. The caller holds the lock (`shared`).
+    fn close(&self, shared: &mut Shared, reason: &CancelReason) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        // The old reason is the default `requested()`, which owns nothing: no user code
+        // runs under the lock here.
+        shared.reason = reason.clone();
+        // Relaxed: the lock orders CLOSED and the reason for everyone who reads them,
+        // all of whom hold it (invariant 2); observers of CANCELED are ordered by
+        // `publish`.
+        self.state.fetch_or(CLOSED, Ordering::Relaxed);
+        true
+    }
+
+    /// Sets CANCELED. The caller has marked every descendant (invariant 8).
+    fn publish(&self) {
+        // Release: pairs with the Acquire load in `is_canceled`, so what the canceller
+        // wrote before `cancel()`, the reason, and the marks of every descendant
+        // happen-before whatever observes the bit.
+        self.state.fetch_or(CANCELED, Ordering::Release);
+    }
+
+    /// Pops nodes under the lock (`shared`) until there is something to do outside it.
+    fn next_step(&self, shared: &mut Shared, wakers: &mut WakeBatch, runner: ThreadKey) -> Step {
+        loop {
+            // SAFETY: we hold the lock (invariant 3).
+            let Some(node) = (unsafe { shared.list.pop_front() }) else {
+                return Step::Empty;
+            };
+            // SAFETY: a node is valid while linked (invariant 4), and we popped it under the
+            // lock, so its owner is still waiting for the lock to touch it.
+            match unsafe { (*node).kind() } {
+                NodeKind::Waker => {
+                    // SAFETY: the node is a `WaitNode` (its kind says so) and we hold the lock.
+                    if let Some(waker) = unsafe { WaitNode::take_for_wake(node) } {
+                        wakers.push(waker);
+                        if wakers.is_full() {
+                            return Step::More;
+                        }
+                    }
+                }
+                NodeKind::Callback if !wakers.is_empty() => {
+                    // Wake what we hold before starting a callback: once it is `Running`, a
+                    // waker unregistering it would count as "inside the callback" and not
+                    // wait, and one blocking on a lock held by a waiting `unregister` would
+                    // deadlock. Put it back where it was (same lock hold, order kept).
+                    // SAFETY: we hold the lock; the node was linked here a moment ago.
+                    unsafe { shared.list.push_front(node) };
+                    return Step::More;
+                }
+                NodeKind::Callback => {
+                    // SAFETY: popped nodes are non-null.
+                    let header = unsafe { NonNull::new_unchecked(node as *mut Node) }
+                        .cast::<CallbackHeader>();
+                    // SAFETY: the node is a `CallbackHeader`; we hold the lock.
+                    unsafe { CallbackHeader::start(header, runner) };
+                    return Step::Callback(header);
+                }
+                NodeKind::Child => unreachable!("child links live on `children`"),
+            }
+        }
+    }
+}
+
+/// Phase 2: the depth-first, post-order marking walk (invariant 8).
+struct Marker<'r> {
+    reason: &'r CancelReason,
+    /// Children met and not yet visited, for every open frame, the deepest on top.
+    pending: Vec<Ref>,
+    /// The `Inner`s being walked, each with the length `pending` had below its
+    /// children. Each points into a `Ref` held in `claimed` or `spent`.
+    frames: Vec<(NonNull<Inner>, usize)>,
+    /// `Inner`s this cancel claimed that have lists to drain, in the order claimed.
+    claimed: Vec<Ref>,
+    /// Every other reference taken while marking. Dropped only at the end: the last
+    /// reference to an `Inner` frees it, which runs a reason's `Drop` (user code).
+    spent: Vec<Ref>,
+}
+
+impl<'r> Marker<'r> {
+    fn new(reason: &'r CancelReason) -> Self {
+        Marker {
+            reason,
+            pending: Vec::new(),
+            frames: Vec::new(),
+            claimed: Vec::new(),
+            spent: Vec::new(),
+        }
+    }
+
+    /// Takes a reference to every live child of the `Inner` whose lock is `shared`.
+    /// A child whose count reached zero is dying: nobody can observe it, skip it.
+    fn collect_children(&mut self, shared: &Shared) {
+        // SAFETY: the caller holds the lock; every node on `children` is the first field
+        // of a `ChildLink` whose child is not freed while linked (invariant 5).
+        unsafe {
+            shared.children.for_each(|node| {
+                let child = (*node.cast::<ChildLink>()).child;
+                if child.as_ref().try_acquire() {
+                    self.pending.push(Ref::from_acquired(child));
+                }
+            });
+        }
+    }
+
+    /// Marks everything below `root` (whose children are in `pending`), then `root`.
+    fn walk(&mut self, root: &Inner) {
+        loop {
+            let floor = self.frames.last().map_or(0, |&(_, floor)| floor);
+            if self.pending.len() > floor {
+                let child = self.pending.pop().expect("above the floor");
+                self.visit(child);
+            } else if let Some((node, _)) = self.frames.pop() {
+                // SAFETY: the frame's `Ref` is held in `claimed` or `spent`.
+                unsafe { node.as_ref() }.publish();
+            } else {
+                root.publish();
+                return;
+            }
+        }
+    }
+
+    /// One `Inner` below the root: skip it if already marked, claim it if nobody has,
+    /// and either mark it at once (no children) or open a frame for its children.
+    fn visit(&mut self, node: Ref) {
+        let shared = node.lock();
+        // Relaxed: CLOSED and CANCELED change only under the lock we hold, or (CANCELED
+        // set by another marker) after that marker marked everything below, which a
+        // stale read only makes us walk again.
+        let state = node.state.load(Ordering::Relaxed);
+        if state & CANCELED != 0 {
+            drop(shared);
+            self.spent.push(node);
+            return;
+        }
+        let mut shared = shared;
+        let ours = state & CLOSED == 0 && node.close(&mut shared, self.reason);
+        let floor = self.pending.len();
+        self.collect_children(&shared);
+        let leaf = self.pending.len() == floor;
+        if leaf {
+            node.publish();
+        }
+        let to_drain = ours && !shared.list.is_empty();
+        drop(shared);
+        let ptr = node.addr();
+        if to_drain {
+            self.claimed.push(node);
+        } else {
+            self.spent.push(node);
+        }
+        if !leaf {
+            self.frames.push((ptr, floor));
+        }
+    }
+}
+
+/// Phase 3: runs the lists of the claimed `Inner`s.
+struct Drain {
+    wakers: WakeBatch,
+    runner: ThreadKey,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl Drain {
+    fn new() -> Self {
+        Drain {
+            wakers: WakeBatch::new(),
+            runner: thread_key(),
+            panic: None,
+        }
+    }
+
+    /// Empties `node`'s list: wakes its waiters and runs its callbacks, LIFO. `locked`
+    /// is `node`'s lock if the caller still holds it, so the first step takes no second
+    /// lock round.
+    fn list(
+        &mut self,
+        node: &Inner,
+        locked: Option<MutexGuard<'_, Shared>>,
+        reason: &CancelReason,
+    ) {
+        let mut locked = locked;
+        loop {
+            let step = {
+                let mut shared = locked.take().unwrap_or_else(|| node.lock());
+                node.next_step(&mut shared, &mut self.wakers, self.runner)
+            };
+            self.wakers.wake_all(&mut self.panic);
+            match step {
+                Step::More => {}
+                Step::Empty => return,
+                Step::Callback(header) => {
+                    // SAFETY: `next_step` set the phase to `Running` for us, so the closure
+                    // is ours to take and the node stays allocated until we finish it.
+                    let ran = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+                        CallbackHeader::call(header, reason)
+                    }));
+                    if let Err(payload) = ran {
+                        keep_first_panic(&mut self.panic, payload);
+                    }
+                    // SAFETY: the phase is still `Running`, set by us on `node`'s list.
+                    unsafe { CallbackHeader::finish(header, node) };
+                }
+            }
+        }
+    }
+
+    /// Resumes the first panic, now that everything is done.
+    fn finish(self) {
+        resume_unless_unwinding(self.panic);
+    }
+}
+
+enum Step {
+    /// The list is empty.
+    Empty,
+    /// The waker batch is full; wake it and come back.
+    More,
+    /// Run this callback, then come back.
+    Callback(NonNull<CallbackHeader>),
+}
+
+/// Wakers taken under the lock, woken after it is released (invariant 6).
+///
+/// Uninitialised storage, so a cancel that wakes one waiter does not pay for writing and
+/// dropping 32 empty slots: `wakers[..len]` are initialised, the rest are not.
+struct WakeBatch {
+    wakers: [MaybeUninit<Waker>; Self::CAPACITY],
+    len: usize,
+}
+
+impl WakeBatch {
+    const CAPACITY: usize = 32;
+
+    fn new() -> Self {
+        WakeBatch {
+            wakers: [const { MaybeUninit::uninit() }; Self::CAPACITY],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, waker: Waker) {
+        self.wakers[self.len].write(waker);
+        self.len += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == Self::CAPACITY
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn wake_all(&mut self, panic: &mut Option<Box<dyn Any + Send>>) {
+        // One `catch_unwind` per batch; after a panicking waker, the loop resumes with
+        // the next one, so a panic loses no wake-up.
+        // `len` is cleared first: should anything unwind out of here after all, the
+        // unread wakers leak rather than being dropped twice by `Drop`.
+        let len = std::mem::replace(&mut self.len, 0);
+        let mut next = 0;
+        while next < len {
+            let woke = panic::catch_unwind(AssertUnwindSafe(|| {
+                while next < len {
+                    // SAFETY: slots below the old `len` are initialised, and each is read
+                    // once: `next` moves past it before the waker can panic.
+                    let waker = unsafe { self.wakers[next].assume_init_read() };
+                    next += 1;
+                    waker.wake();
+                }
+            }));
+            if let Err(payload) = woke {
+                keep_first_panic(panic, payload);
+            }
+        }
+    }
+}
+
+impl Drop for WakeBatch {
+    fn drop(&mut self) {
+        for slot in &mut self.wakers[..self.len] {
+            // SAFETY: slots below `len` are initialised and not yet read.
+            unsafe { slot.assume_init_drop() };
+        }
+    }
+}
