@@ -4,8 +4,18 @@
 //! the `Inner` it is for, holding no reference: `die` (in `token/inner.rs`) removes the
 //! entry under the timer lock before the memory is freed, so an address present in the
 //! map is always live, and the timer upgrades it with `try_acquire` under the lock
-//! (invariant 5 there). Cancelling happens after the lock is released (invariant 6), and
-//! a panicking callback is caught so the thread survives.
+//! (invariant 5 there).
+//!
+//! # No user code on the timer thread
+//!
+//! The timer thread only keeps time. A due source is handed to a small pool of *firer*
+//! threads, which cancel it (and so run its callbacks) with no timer lock held
+//! (invariant 6 there). A firer blocked in a callback holds up nothing else: when a
+//! deadline falls due and no firer is idle, another is started, up to [`MAX_FIRERS`];
+//! a firer idle for [`FIRER_IDLE`] exits. So a callback may sleep, or wait for another
+//! deadline, and every other deadline still fires on time. Only with `MAX_FIRERS`
+//! callbacks blocked at once do further deadlines queue (in order) until one returns.
+//! A panicking callback is caught by its firer, which lives on.
 //!
 //! Each `Inner` has at most one live deadline (the last `cancel_after` wins). Moving a
 //! deadline later does not touch the heap: the old heap entry fires early, sees the later
@@ -13,7 +23,7 @@
 //! one is then skipped as stale by its sequence number.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -82,14 +92,7 @@ impl Timer {
             let due = state.take_due(now);
             if !due.is_empty() {
                 drop(state);
-                for inner in due {
-                    // The thread outlives panicking callbacks: `cancel` ran them all.
-                    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                        inner.cancel(CancelReason::timeout());
-                        inner.remove_source();
-                        drop(inner);
-                    }));
-                }
+                fire(due);
                 state = self.lock();
                 continue;
             }
@@ -103,6 +106,103 @@ impl Timer {
                 }
                 None => self.wake.wait(state).unwrap_or_else(|e| e.into_inner()),
             };
+        }
+    }
+}
+
+/// The most firer threads alive at once.
+pub(crate) const MAX_FIRERS: usize = 32;
+/// How long an idle firer waits for work before it exits.
+pub(crate) const FIRER_IDLE: Duration = Duration::from_secs(1);
+
+/// The firers' shared queue of due sources.
+struct Firers {
+    state: Mutex<FireQueue>,
+    work: Condvar,
+}
+
+#[derive(Default)]
+struct FireQueue {
+    due: VecDeque<Ref>,
+    /// Firers waiting for work, not yet promised any.
+    idle: usize,
+    /// Wake-ups promised to idle firers and not yet taken.
+    promised: usize,
+    /// Firers alive.
+    threads: usize,
+}
+
+static FIRERS: OnceLock<Firers> = OnceLock::new();
+
+fn firers() -> &'static Firers {
+    FIRERS.get_or_init(|| Firers {
+        state: Mutex::new(FireQueue::default()),
+        work: Condvar::new(),
+    })
+}
+
+impl Firers {
+    fn lock(&self) -> MutexGuard<'_, FireQueue> {
+        // Nothing panics while holding the lock (user code runs after it is released).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Hands due sources to the firers, starting one for each that no idle firer can take.
+fn fire(due: Vec<Ref>) {
+    let firers = firers();
+    let mut queue = firers.lock();
+    for inner in due {
+        queue.due.push_back(inner);
+        if queue.idle > 0 {
+            queue.idle -= 1;
+            queue.promised += 1;
+            firers.work.notify_one();
+        } else if queue.threads < MAX_FIRERS {
+            let spawned = std::thread::Builder::new()
+                .name("cancel-token-firer".into())
+                .spawn(firer_loop);
+            if spawned.is_ok() {
+                queue.threads += 1;
+            }
+            // If the system refuses a thread, the busy firers take the work when free.
+        }
+    }
+}
+
+/// A firer: cancels due sources one at a time, exits after `FIRER_IDLE` without work.
+fn firer_loop() {
+    let firers = firers();
+    let mut queue = firers.lock();
+    loop {
+        if let Some(inner) = queue.due.pop_front() {
+            drop(queue);
+            // Every callback ran (`cancel` catches their panics and resumes the first);
+            // the firer outlives that panic, and one from a reason's `Drop` too.
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || {
+                inner.cancel(CancelReason::timeout());
+                inner.remove_source();
+                drop(inner);
+            }));
+            queue = firers.lock();
+            continue;
+        }
+        queue.idle += 1;
+        loop {
+            let (guard, waited) = firers
+                .work
+                .wait_timeout(queue, FIRER_IDLE)
+                .unwrap_or_else(|e| e.into_inner());
+            queue = guard;
+            if queue.promised > 0 {
+                queue.promised -= 1; // `fire` already took us off `idle`.
+                break;
+            }
+            if waited.timed_out() {
+                queue.idle -= 1;
+                queue.threads -= 1;
+                return;
+            }
         }
     }
 }
@@ -142,9 +242,16 @@ impl State {
 }
 
 /// Sets (or, for an unrepresentable deadline, clears) the deadline of `inner`.
+///
+/// A zero delay cancels at once, on the calling thread, before this returns (.NET's
+/// rule), and drops any pending deadline.
 pub(crate) fn cancel_after(inner: &Ref, delay: Duration) {
     if inner.is_canceled() {
         return;
+    }
+    if delay.is_zero() {
+        inner.cancel(CancelReason::timeout());
+        return; // A pending entry fires later as a no-op cancel, then lets its source go.
     }
     let deadline = Instant::now().checked_add(delay);
     let timer = timer();
