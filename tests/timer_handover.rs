@@ -21,7 +21,9 @@ fn blocking_timeout(
         let _ = started.send(());
         std::thread::sleep(hold);
     });
-    std::mem::forget(registration); // Lives as long as the test; must not block drop.
+    // Kept for the life of the process: dropping it would wait for the callback.
+    static KEPT: Mutex<Vec<cancel_token::CancellationRegistration>> = Mutex::new(Vec::new());
+    KEPT.lock().unwrap().push(registration);
     (source, rx)
 }
 
