@@ -1,0 +1,151 @@
+//! Tree-consistent visibility and the races around a cancel that is still marking:
+//! an observer, a losing cancel, a child made or linked mid-cancel, a waiter on a child.
+#![cfg(cancel_token_loom)]
+
+use cancel_token::{CancellationToken, CancellationTokenSource};
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Wake, Waker};
+
+#[test]
+fn an_observer_that_sees_the_parent_sees_child_and_grandchild() {
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source();
+        let grandchild = child.token().child_source();
+        let (p, c, g) = (parent.token(), child.token(), grandchild.token());
+        let observer = loom_tests::spawn(move || {
+            if p.is_cancellation_requested() {
+                assert!(c.is_cancellation_requested(), "parent seen before child");
+                assert!(g.is_cancellation_requested(), "parent seen before grandchild");
+            }
+            if c.is_cancellation_requested() {
+                assert!(g.is_cancellation_requested(), "child seen before grandchild");
+            }
+        });
+        parent.cancel();
+        observer.join().unwrap();
+        drop((child, grandchild));
+    });
+}
+
+#[test]
+fn a_losing_cancel_returns_after_the_child_is_marked() {
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source();
+        let (other, child_token) = (parent.clone(), child.token());
+        let racing = loom_tests::spawn(move || {
+            let won = other.cancel();
+            assert!(child_token.is_cancellation_requested());
+            won
+        });
+        let won_here = parent.cancel();
+        assert!(child.is_cancellation_requested());
+        let won_there = racing.join().unwrap();
+        assert!(won_here ^ won_there, "exactly one cancel() returns true");
+    });
+}
+
+#[test]
+fn a_child_created_while_the_parent_cancels() {
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let _sibling = parent.token().child_source(); // So the cancel has a tree to mark.
+        let token = parent.token();
+        let creating = loom_tests::spawn(move || {
+            let child = token.child_source();
+            if token.is_cancellation_requested() {
+                assert!(child.is_cancellation_requested());
+            }
+            child
+        });
+        parent.cancel();
+        let child = creating.join().unwrap();
+        assert!(child.is_cancellation_requested(), "a child outlived the cancel uncancelled");
+    });
+}
+
+#[test]
+fn linking_to_two_parents_while_one_cancels() {
+    loom_tests::model(|| {
+        let (a, b) = (
+            CancellationTokenSource::new(),
+            CancellationTokenSource::new(),
+        );
+        let (at, bt) = (a.token(), b.token());
+        let linking = loom_tests::spawn(move || CancellationTokenSource::linked([at, bt]));
+        a.cancel();
+        let child = linking.join().unwrap();
+        assert!(child.is_cancellation_requested());
+        drop(b);
+    });
+}
+
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn a_waiter_on_a_child_is_woken_by_the_parent_cancel() {
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source();
+        let token: CancellationToken = child.token();
+        let cancelling = loom_tests::spawn(move || {
+            parent.cancel();
+        });
+        let count = std::sync::Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(token.canceled());
+        let first = future.as_mut().poll(&mut cx);
+        cancelling.join().unwrap();
+        if first.is_pending() {
+            assert_eq!(count.0.load(SeqCst), 1, "woken exactly once");
+            assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(()));
+        }
+        drop(child);
+    });
+}
+
+#[test]
+fn register_races_the_last_source_drop() {
+    loom_tests::model(|| {
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let dropping = loom_tests::spawn(move || drop(source));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let registration = token.register(move |_| {
+            counted.fetch_add(1, SeqCst);
+        });
+        dropping.join().unwrap();
+        assert!(!token.can_be_canceled());
+        drop(registration);
+        assert_eq!(runs.load(SeqCst), 0, "nobody cancelled");
+    });
+}
+
+#[test]
+fn two_last_source_clones_dropped_at_once() {
+    loom_tests::model(|| {
+        let source = CancellationTokenSource::new();
+        let child = source.token().child_source();
+        let (token, child_token) = (source.token(), child.token());
+        let clone = source.clone();
+        let dropping = loom_tests::spawn(move || drop(clone));
+        drop(source);
+        dropping.join().unwrap();
+        assert!(!token.can_be_canceled());
+        drop(child);
+        assert!(!child_token.can_be_canceled(), "the child was told its parent gave up");
+    });
+}
