@@ -31,13 +31,15 @@
 
 // Implementation notes
 //
-// All state of a source and its tokens lives in one `token::Inner` (48 bytes, one
+// All state of a source and its tokens lives in one `token::Inner` (56 bytes, one
 // allocation; a linked child carries its links to its parents in the same allocation):
-// a reference count, a state word (CANCELED, source count) and, under one mutex, an
-// intrusive list of waiting futures, callbacks and child links plus the reason. The
-// state word and its numbered invariants are specified at the top of `token/inner.rs`;
-// comments elsewhere cite them. User code never runs under a lock, a thread never holds
-// two `Inner` locks, and nothing recurses over the depth of a token tree.
+// a reference count, a state word (CANCELED, CLOSED, source count) and, under one mutex,
+// an intrusive list of waiting futures and callbacks, a list of child links, and the
+// reason. The state word and its numbered invariants are specified at the top of
+// `token/inner.rs`; the cancel algorithm (claim, mark the subtree bottom-up, then run
+// user code) is in `token/cancel.rs`. User code never runs under a lock, a thread never
+// holds two `Inner` locks, markers never wait for each other, and nothing recurses over
+// the depth of a token tree. The timer thread keeps time only; firer threads cancel.
 
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(

@@ -109,15 +109,37 @@ impl CancellationTokenSource {
         CancellationToken::from_ref(Ref::clone(&self.inner))
     }
 
-    /// Cancels with a plain request. True only for the call that cancelled: later calls,
-    /// and calls made while the cancel is still running callbacks, return false at once.
+    /// Cancels with a plain request. True only for the call that cancelled.
     ///
-    /// Before returning, every registered callback has run (LIFO, on this thread), every
-    /// waiting future has been woken, and every linked descendant has been cancelled.
+    /// Before returning true, every registered callback has run (LIFO, on this thread),
+    /// every waiting future has been woken, and every linked descendant has been
+    /// cancelled (its callbacks run after this token's own). A call that loses the race
+    /// returns false, but only once this token and every descendant report cancelled;
+    /// it does not wait for the winner's callbacks.
+    ///
+    /// # Ordering
+    /// The whole subtree is marked cancelled, descendants before ancestors, before any
+    /// callback or waker runs: whoever observes a token as cancelled finds every token
+    /// linked below it cancelled too. A waiting future may be woken before every
+    /// callback of the same cancel has finished.
     ///
     /// # Panics
-    /// If callbacks panic, every callback still runs, then the first panic is resumed
-    /// here. The token stays cancelled.
+    /// If callbacks or wakers panic, every callback still runs and every waiter is still
+    /// woken, then the first panic is resumed here (unless this thread is already
+    /// unwinding, when it is dropped). The token stays cancelled. A panic from a
+    /// reason's `Drop`, when this cancel frees the last handle of a token, surfaces the
+    /// same way, after everything is freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::CancellationTokenSource;
+    /// let parent = CancellationTokenSource::new();
+    /// let child = parent.token().child_source();
+    /// assert!(parent.cancel());
+    /// assert!(child.is_cancellation_requested()); // marked before `cancel` returned
+    /// assert!(!parent.cancel());                  // later calls change nothing
+    /// ```
     pub fn cancel(&self) -> bool {
         self.inner.cancel(CancelReason::requested())
     }
@@ -132,8 +154,14 @@ impl CancellationTokenSource {
         self.inner.cancel(CancelReason::new(reason))
     }
 
-    /// Cancels with a [timeout reason](CancelReason::is_timeout) once `delay` has passed,
-    /// on the crate's one background timer thread.
+    /// Cancels with a [timeout reason](CancelReason::is_timeout) once `delay` has passed.
+    ///
+    /// One lazily started background thread keeps the deadlines, but runs no user code:
+    /// a due source is cancelled, and its callbacks run, on one of a few *firer* threads
+    /// (named `cancel-token-firer`, started on demand, up to 32, each gone after a second
+    /// idle). A callback that blocks, or waits for another deadline, holds up no other
+    /// deadline. A zero `delay` cancels at once, on the calling thread, before this
+    /// returns (.NET's rule).
     ///
     /// The last call wins: a later `cancel_after` replaces the earlier deadline, and a
     /// delay too large to represent (`Duration::MAX`) means "never" and clears it. No-op
