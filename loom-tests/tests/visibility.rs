@@ -19,10 +19,16 @@ fn an_observer_that_sees_the_parent_sees_child_and_grandchild() {
         let observer = loom_tests::spawn(move || {
             if p.is_cancellation_requested() {
                 assert!(c.is_cancellation_requested(), "parent seen before child");
-                assert!(g.is_cancellation_requested(), "parent seen before grandchild");
+                assert!(
+                    g.is_cancellation_requested(),
+                    "parent seen before grandchild"
+                );
             }
             if c.is_cancellation_requested() {
-                assert!(g.is_cancellation_requested(), "child seen before grandchild");
+                assert!(
+                    g.is_cancellation_requested(),
+                    "child seen before grandchild"
+                );
             }
         });
         parent.cancel();
@@ -64,7 +70,10 @@ fn a_child_created_while_the_parent_cancels() {
         });
         parent.cancel();
         let child = creating.join().unwrap();
-        assert!(child.is_cancellation_requested(), "a child outlived the cancel uncancelled");
+        assert!(
+            child.is_cancellation_requested(),
+            "a child outlived the cancel uncancelled"
+        );
     });
 }
 
@@ -146,6 +155,9 @@ fn two_last_source_clones_dropped_at_once() {
         dropping.join().unwrap();
         assert!(!token.can_be_canceled());
         drop(child);
-        assert!(!child_token.can_be_canceled(), "the child was told its parent gave up");
+        assert!(
+            !child_token.can_be_canceled(),
+            "the child was told its parent gave up"
+        );
     });
 }

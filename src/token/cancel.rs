@@ -42,14 +42,15 @@ impl Inner {
             return false;
         }
         let mut shared = self.lock();
-        if !self.close(&mut shared, &reason) {
+        if self.is_closed() {
             drop(shared);
             self.wait_marked();
             return false;
         }
         if shared.children.is_empty() {
-            // A leaf: nothing below to mark first (invariant 8).
-            self.publish();
+            // A leaf: nothing below to mark first (invariant 8), so claim and publish in
+            // one step.
+            self.claim(&mut shared, &reason, CLOSED | CANCELED);
             if shared.list.is_empty() {
                 return true; // Nothing waits, and nothing can be added now (invariant 2).
             }
@@ -58,6 +59,7 @@ impl Inner {
             drain.finish();
             return true;
         }
+        self.claim(&mut shared, &reason, CLOSED);
         let mut marker = Marker::new(&reason);
         marker.collect_children(&shared);
         drop(shared);
@@ -93,14 +95,21 @@ impl Inner {
         if self.is_closed() {
             return false;
         }
+        self.claim(shared, reason, CLOSED);
+        true
+    }
+
+    /// Sets the reason and `bits` (CLOSED, and CANCELED too for an `Inner` with no
+    /// children). The caller holds the lock (`shared`) and found CLOSED clear.
+    fn claim(&self, shared: &mut Shared, reason: &CancelReason, bits: usize) {
+        debug_assert!(bits & CLOSED != 0 && !self.is_closed());
         // The old reason is the default `requested()`, which owns nothing: no user code
         // runs under the lock here.
         shared.reason = reason.clone();
-        // Relaxed: the lock orders CLOSED and the reason for everyone who reads them,
-        // all of whom hold it (invariant 2); observers of CANCELED are ordered by
-        // `publish`.
-        self.state.fetch_or(CLOSED, Ordering::Relaxed);
-        true
+        // Release: with CANCELED in `bits`, pairs with the Acquire load in `is_canceled`
+        // (as in `publish`). For CLOSED alone the lock orders it and the reason for
+        // everyone who reads them, all of whom hold it (invariant 2).
+        self.state.fetch_or(bits, Ordering::Release);
     }
 
     /// Sets CANCELED. The caller has marked every descendant (invariant 8).
@@ -112,7 +121,12 @@ impl Inner {
     }
 
     /// Pops nodes under the lock (`shared`) until there is something to do outside it.
-    fn next_step(&self, shared: &mut Shared, wakers: &mut WakeBatch, runner: ThreadKey) -> Step {
+    fn next_step(
+        &self,
+        shared: &mut Shared,
+        wakers: &mut WakeBatch,
+        runner: &mut Option<ThreadKey>,
+    ) -> Step {
         loop {
             // SAFETY: we hold the lock (invariant 3).
             let Some(node) = (unsafe { shared.list.pop_front() }) else {
@@ -143,6 +157,7 @@ impl Inner {
                     // SAFETY: popped nodes are non-null.
                     let header = unsafe { NonNull::new_unchecked(node as *mut Node) }
                         .cast::<CallbackHeader>();
+                    let runner = *runner.get_or_insert_with(thread_key);
                     // SAFETY: the node is a `CallbackHeader`; we hold the lock.
                     unsafe { CallbackHeader::start(header, runner) };
                     return Step::Callback(header);
@@ -225,12 +240,16 @@ impl<'r> Marker<'r> {
             return;
         }
         let mut shared = shared;
-        let ours = state & CLOSED == 0 && node.close(&mut shared, self.reason);
         let floor = self.pending.len();
         self.collect_children(&shared);
         let leaf = self.pending.len() == floor;
-        if leaf {
-            node.publish();
+        let ours = state & CLOSED == 0;
+        if ours {
+            // A leaf is claimed and marked in one step (invariant 8).
+            let bits = if leaf { CLOSED | CANCELED } else { CLOSED };
+            node.claim(&mut shared, self.reason, bits);
+        } else if leaf {
+            node.publish(); // Claimed by another cancel, which may still be marking.
         }
         let to_drain = ours && !shared.list.is_empty();
         drop(shared);
@@ -249,7 +268,8 @@ impl<'r> Marker<'r> {
 /// Phase 3: runs the lists of the claimed `Inner`s.
 struct Drain {
     wakers: WakeBatch,
-    runner: ThreadKey,
+    /// This thread's key, looked up at the first callback (waking needs none).
+    runner: Option<ThreadKey>,
     panic: Option<Box<dyn Any + Send>>,
 }
 
@@ -257,7 +277,7 @@ impl Drain {
     fn new() -> Self {
         Drain {
             wakers: WakeBatch::new(),
-            runner: thread_key(),
+            runner: None,
             panic: None,
         }
     }
@@ -275,7 +295,7 @@ impl Drain {
         loop {
             let step = {
                 let mut shared = locked.take().unwrap_or_else(|| node.lock());
-                node.next_step(&mut shared, &mut self.wakers, self.runner)
+                node.next_step(&mut shared, &mut self.wakers, &mut self.runner)
             };
             self.wakers.wake_all(&mut self.panic);
             match step {

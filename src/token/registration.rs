@@ -248,14 +248,26 @@ impl CancellationRegistration {
     }
 
     fn remove(&mut self, wait: bool) -> bool {
+        self.remove_or_orphan(wait, false)
+    }
+
+    /// `remove`, and with `orphan`, from inside the callback itself, hands the node to
+    /// the runner to free (a drop there): one lock round either way.
+    fn remove_or_orphan(&mut self, wait: bool, orphan: bool) -> bool {
         loop {
-            match self.step(wait) {
+            match self.step(wait, orphan) {
                 Outcome::Removed => {
                     self.release();
                     return true;
                 }
                 Outcome::Finished => {
                     self.release();
+                    return false;
+                }
+                Outcome::Orphaned => {
+                    // The runner frees the node when the callback returns; only our
+                    // reference to the token's state goes now.
+                    self.slot = None;
                     return false;
                 }
                 Outcome::Inert | Outcome::InsideCallback | Outcome::Busy => return false,
@@ -267,7 +279,7 @@ impl CancellationRegistration {
 
     /// One look at the phase, under the lock; unlinks if still linked, and registers
     /// this thread to be unparked if it is to wait.
-    fn step(&self, wait: bool) -> Outcome {
+    fn step(&self, wait: bool, orphan: bool) -> Outcome {
         let Some((inner, header)) = &self.slot else {
             return Outcome::Inert;
         };
@@ -280,32 +292,21 @@ impl CancellationRegistration {
                     Outcome::Removed
                 }
                 Phase::Done => Outcome::Finished,
-                Phase::Running { runner, .. } if *runner == thread_key() => Outcome::InsideCallback,
+                Phase::Running {
+                    runner, orphaned, ..
+                } if *runner == thread_key() => {
+                    if orphan {
+                        *orphaned = true;
+                        Outcome::Orphaned
+                    } else {
+                        Outcome::InsideCallback
+                    }
+                }
                 Phase::Running { .. } if !wait => Outcome::Busy,
                 Phase::Running { waiter, .. } => {
                     *waiter = Some(current_thread());
                     Outcome::Wait
                 }
-            })
-        }
-    }
-
-    /// Dropped from inside its own callback: hand the node to the runner to free.
-    fn orphan_if_inside_callback(&self) -> bool {
-        let Some((inner, header)) = &self.slot else {
-            return false;
-        };
-        let _shared = inner.lock();
-        // SAFETY: the phase is guarded by the lock we hold.
-        unsafe {
-            (*header.as_ptr()).phase.with_mut(|p| match &mut *p {
-                Phase::Running {
-                    runner, orphaned, ..
-                } if *runner == thread_key() => {
-                    *orphaned = true;
-                    true
-                }
-                _ => false,
             })
         }
     }
@@ -330,18 +331,13 @@ impl Drop for FreeOnDrop {
 
 impl Drop for CancellationRegistration {
     fn drop(&mut self) {
-        if self.orphan_if_inside_callback() {
-            // The runner frees the node when the callback returns; only our reference to
-            // the token's state goes now.
-            self.slot = None;
-        } else {
-            self.unregister();
-        }
+        self.remove_or_orphan(true, true);
     }
 }
 
 enum Outcome {
     Inert,
+    Orphaned,
     Removed,
     Finished,
     InsideCallback,
