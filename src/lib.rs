@@ -37,9 +37,9 @@
 // an intrusive list of waiting futures and callbacks, a list of child links, and the
 // reason. The state word and its numbered invariants are specified at the top of
 // `token/inner.rs`; the cancel algorithm (claim, mark the subtree bottom-up, then run
-// user code) is in `token/cancel.rs`. User code never runs under a lock, a thread never
-// holds two `Inner` locks, markers never wait for each other, and nothing recurses over
-// the depth of a token tree. The timer thread keeps time only; firer threads cancel.
+// user code) is in `token/cancel.rs`. User code never runs under a lock, `Inner` locks are
+// taken parent before child only, markers never wait for each other, and nothing
+// recurses over the depth of a token tree. The timer thread keeps time only; firer threads cancel.
 
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(

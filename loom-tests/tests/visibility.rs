@@ -161,3 +161,20 @@ fn two_last_source_clones_dropped_at_once() {
         );
     });
 }
+
+#[test]
+fn a_middle_token_dropped_while_the_root_marks_through_it() {
+    // The marker holds the root's lock and then the middle one's; the middle token's
+    // last handle goes on another thread (its death takes the root's lock, holding none).
+    loom_tests::model(|| {
+        let root = CancellationTokenSource::new();
+        let middle = root.token().child_source();
+        let leaf = middle.token().child_source();
+        let leaf_token = leaf.token();
+        let dropping = loom_tests::spawn(move || drop((middle, leaf)));
+        root.cancel();
+        dropping.join().unwrap();
+        // The leaf was reachable through the middle token until its drop.
+        drop(leaf_token);
+    });
+}

@@ -7,7 +7,9 @@
 //!    losing call returns only once the tree is marked.
 //! 2. **Mark**, depth first without recursion: claim every descendant not yet claimed,
 //!    walk through those another cancel claimed, and set CANCELED in post-order, the
-//!    root last (invariant 8). No user code runs and no lock is held across steps.
+//!    root last (invariant 8). No user code runs. Leaf children are marked under their
+//!    parent's lock (parent before child, invariant 6); deeper ones are expanded later
+//!    with no lock held in between.
 //! 3. **Drain** the list of every `Inner` this cancel claimed, root first, then the
 //!    descendants in the order they were claimed: wake the waiters, run the callbacks
 //!    (LIFO within one list), each with no lock held (invariant 6).
@@ -61,18 +63,20 @@ impl Inner {
         }
         self.claim(&mut shared, &reason, CLOSED);
         let mut marker = Marker::new(&reason);
-        marker.collect_children(&shared);
+        marker.visit_children(&shared);
+        if marker.pending.is_empty() {
+            // Every child was a leaf, marked under our lock: publish and drain on.
+            self.publish();
+            let mut drain = Drain::new();
+            drain.list(self, Some(shared), &reason);
+            marker.finish(drain, &reason);
+            return true;
+        }
         drop(shared);
         marker.walk(self);
         let mut drain = Drain::new();
         drain.list(self, None, &reason);
-        for node in &marker.claimed {
-            drain.list(node, None, &reason);
-        }
-        for r in marker.claimed.drain(..).chain(marker.spent.drain(..)) {
-            drop_contained(r, &mut drain.panic);
-        }
-        drain.finish();
+        marker.finish(drain, &reason);
         true
     }
 
@@ -169,9 +173,16 @@ impl Inner {
 }
 
 /// Phase 2: the depth-first, post-order marking walk (invariant 8).
+///
+/// Leaf children are marked on the spot, under their parent's lock and their own (the
+/// one place a thread holds two `Inner` locks: parent before child, invariant 6), so a
+/// wide tree is marked in one pass over its children with no reference counting. A
+/// child with children of its own is taken by reference and expanded later, with no
+/// lock held in between.
 struct Marker<'r> {
     reason: &'r CancelReason,
-    /// Children met and not yet visited, for every open frame, the deepest on top.
+    /// Children with children, met and not yet expanded, for every open frame, the
+    /// deepest on top.
     pending: Vec<Ref>,
     /// The `Inner`s being walked, each with the length `pending` had below its
     /// children. Each points into a `Ref` held in `claimed` or `spent`.
@@ -194,28 +205,78 @@ impl<'r> Marker<'r> {
         }
     }
 
-    /// Takes a reference to every live child of the `Inner` whose lock is `shared`.
-    /// A child whose count reached zero is dying: nobody can observe it, skip it.
-    fn collect_children(&mut self, shared: &Shared) {
+    /// Visits every child of the `Inner` whose lock the caller holds (`shared`): marks
+    /// each leaf child at once, and queues each child with children on `pending`.
+    fn visit_children(&mut self, shared: &Shared) {
         // SAFETY: the caller holds the lock; every node on `children` is the first field
-        // of a `ChildLink` whose child is not freed while linked (invariant 5).
+        // of a `ChildLink` whose child is not freed while linked (invariant 5): freeing
+        // it needs the lock we hold, to unlink it. So the child is valid to lock even if
+        // its count reached zero (marking a dying child is harmless).
         unsafe {
             shared.children.for_each(|node| {
-                let child = (*node.cast::<ChildLink>()).child;
-                if child.as_ref().try_acquire() {
-                    self.pending.push(Ref::from_acquired(child));
-                }
+                let ptr = (*node.cast::<ChildLink>()).child;
+                self.visit_child(ptr);
             });
         }
     }
 
-    /// Marks everything below `root` (whose children are in `pending`), then `root`.
+    /// One child, under its parent's lock: see `visit_children`.
+    ///
+    /// # Safety
+    /// The caller holds the lock of a parent whose `children` list links `ptr`.
+    unsafe fn visit_child(&mut self, ptr: NonNull<Inner>) {
+        // SAFETY: as the caller promised (see `visit_children`).
+        let child = unsafe { ptr.as_ref() };
+        // Lock order: parent before child (invariant 6).
+        let mut shared = child.lock();
+        // Relaxed: CLOSED and CANCELED change only under the lock we hold, or (CANCELED
+        // set by another marker) after that marker marked everything below, which a
+        // stale read only makes us walk again.
+        let state = child.state.load(Ordering::Relaxed);
+        if state & CANCELED != 0 {
+            return;
+        }
+        if !shared.children.is_empty() {
+            // Expanded later, with this lock released. A child with children holds
+            // references through their links, so its count is above zero.
+            if child.try_acquire() {
+                // SAFETY: just acquired.
+                self.pending.push(unsafe { Ref::from_acquired(ptr) });
+            }
+            return;
+        }
+        if state & CLOSED != 0 {
+            child.publish(); // Claimed by another cancel, which may still be marking.
+            return;
+        }
+        // A leaf is claimed and marked in one step (invariant 8).
+        child.claim(&mut shared, self.reason, CLOSED | CANCELED);
+        // A dying child's list holds at most leaked waiters (invariant 4): skip it.
+        if !shared.list.is_empty() && child.try_acquire() {
+            // SAFETY: just acquired.
+            self.claimed.push(unsafe { Ref::from_acquired(ptr) });
+        }
+    }
+
+    /// Phase 3 for the descendants this cancel claimed, then lets go of every reference
+    /// taken, each drop contained; resumes the first panic.
+    fn finish(mut self, mut drain: Drain, reason: &CancelReason) {
+        for node in &self.claimed {
+            drain.list(node, None, reason);
+        }
+        for r in self.claimed.drain(..).chain(self.spent.drain(..)) {
+            drop_contained(r, &mut drain.panic);
+        }
+        drain.finish();
+    }
+
+    /// Marks everything below `root` (whose children were visited), then `root`.
     fn walk(&mut self, root: &Inner) {
         loop {
             let floor = self.frames.last().map_or(0, |&(_, floor)| floor);
             if self.pending.len() > floor {
-                let child = self.pending.pop().expect("above the floor");
-                self.visit(child);
+                let node = self.pending.pop().expect("above the floor");
+                self.expand(node);
             } else if let Some((node, _)) = self.frames.pop() {
                 // SAFETY: the frame's `Ref` is held in `claimed` or `spent`.
                 unsafe { node.as_ref() }.publish();
@@ -226,30 +287,27 @@ impl<'r> Marker<'r> {
         }
     }
 
-    /// One `Inner` below the root: skip it if already marked, claim it if nobody has,
-    /// and either mark it at once (no children) or open a frame for its children.
-    fn visit(&mut self, node: Ref) {
-        let shared = node.lock();
-        // Relaxed: CLOSED and CANCELED change only under the lock we hold, or (CANCELED
-        // set by another marker) after that marker marked everything below, which a
-        // stale read only makes us walk again.
+    /// A queued child with children: skip it if already marked, claim it if nobody has,
+    /// visit its children, and mark it at once if none is left to expand, else open a
+    /// frame to mark it once they are.
+    fn expand(&mut self, node: Ref) {
+        let mut shared = node.lock();
+        // Relaxed: as in `visit_child`.
         let state = node.state.load(Ordering::Relaxed);
         if state & CANCELED != 0 {
             drop(shared);
             self.spent.push(node);
             return;
         }
-        let mut shared = shared;
-        let floor = self.pending.len();
-        self.collect_children(&shared);
-        let leaf = self.pending.len() == floor;
         let ours = state & CLOSED == 0;
         if ours {
-            // A leaf is claimed and marked in one step (invariant 8).
-            let bits = if leaf { CLOSED | CANCELED } else { CLOSED };
-            node.claim(&mut shared, self.reason, bits);
-        } else if leaf {
-            node.publish(); // Claimed by another cancel, which may still be marking.
+            node.claim(&mut shared, self.reason, CLOSED);
+        }
+        let floor = self.pending.len();
+        self.visit_children(&shared);
+        let done = self.pending.len() == floor;
+        if done {
+            node.publish(); // Every child is marked (invariant 8).
         }
         let to_drain = ours && !shared.list.is_empty();
         drop(shared);
@@ -259,7 +317,7 @@ impl<'r> Marker<'r> {
         } else {
             self.spent.push(node);
         }
-        if !leaf {
+        if !done {
             self.frames.push((ptr, floor));
         }
     }

@@ -31,10 +31,13 @@
 //!    from its parents and removes its timer entry, then frees the memory. A holder of a
 //!    raw pointer (a parent's list, the timer) may only `try_acquire` while holding the
 //!    lock under which that pointer is known to be present.
-//! 6. A thread holds at most one `Inner` lock at a time, and never holds the timer lock
-//!    while taking an `Inner` lock; user code (callbacks, wakers, reason values' drops)
-//!    runs with no lock held. So no lock cycle exists, and user code may do anything,
-//!    including cancel, register, unregister and drop.
+//! 6. `Inner` locks are taken downward only: a thread holds at most one, except a
+//!    marker, which holds a parent's and then one of its children's (`cancel.rs`). No
+//!    thread holding a child's lock takes its parent's (`die` and `claim_sole` take a
+//!    parent's lock holding none). The timer lock is never held while taking an
+//!    `Inner` lock. User code (callbacks, wakers, reason values' drops) runs with no
+//!    lock held. So no lock cycle exists, and user code may do anything, including
+//!    cancel, register, unregister and drop.
 //! 7. `sources == 0` with CLOSED clear is final: nothing is left that could cancel.
 //!    The link from a parent counts as a source only while that is not so of the parent.
 //! 8. Tree-consistent visibility: CANCELED is set on an `Inner` only once every `Inner`
