@@ -8,7 +8,8 @@
 //! | 0    | CANCELED | the marker, once the subtree below reports it (invariant 8) | never |
 //! | 1    | TIMER    | `timer::cancel_after`, under the timer lock | never (a hint for `die`) |
 //! | 2    | CLOSED   | the one thread that claims the cancel, under the lock | never |
-//! | 3..  | sources  | a source, a link from a live parent, a pending timer | their end |
+//! | 3    | PARENT   | `new_linked`, under the lock, before it reads the sources | never (a hint for `give_up`) |
+//! | 4..  | sources  | a source, a link from a live parent, a pending timer | their end |
 //!
 //! # Invariants
 //!
@@ -73,8 +74,9 @@ use crate::loom_shim::{fence, AtomicUsize, Mutex, MutexGuard, Ordering};
 pub(super) const CANCELED: usize = 1;
 const TIMER: usize = 2;
 pub(super) const CLOSED: usize = 4;
-const ONE_SOURCE: usize = 8;
-const SOURCE_SHIFT: u32 = 3;
+const PARENT: usize = 8;
+const ONE_SOURCE: usize = 16;
+const SOURCE_SHIFT: u32 = 4;
 const MAX_REFS: usize = isize::MAX as usize;
 
 /// Shared state of one source and all its tokens. See the module docs.
@@ -223,7 +225,10 @@ impl Ref {
             let mut shared = parent.lock();
             // Relaxed: CLOSED is only set under this lock, which we hold; the source
             // count of a parent that reached zero never rises again (invariant 7).
-            let state = parent.state.load(Ordering::Relaxed);
+            // A read-modify-write, so that it and the parent's last `remove_source`
+            // are ordered: either that sees PARENT and takes this lock to detach the
+            // link we push, or we see no sources and push none.
+            let state = parent.state.fetch_or(PARENT, Ordering::Relaxed);
             if state & CLOSED != 0 {
                 // Claimed, perhaps not yet marked: born cancelled is still in order, as
                 // descendants may report cancelled before their ancestors (invariant 8).
@@ -404,7 +409,7 @@ impl Inner {
 
     pub(crate) fn add_source(&self) {
         // Relaxed: like `acquire`, made from a live source, link or timer entry.
-        if self.state.fetch_add(ONE_SOURCE, Ordering::Relaxed) >> SOURCE_SHIFT > MAX_REFS >> 3 {
+        if self.state.fetch_add(ONE_SOURCE, Ordering::Relaxed) >> SOURCE_SHIFT > MAX_REFS >> 4 {
             std::process::abort();
         }
     }
@@ -417,13 +422,15 @@ impl Inner {
         }
     }
 
+    /// Ends one source; true if it was the last, the token is not being cancelled, and
+    /// a child may have been linked (so there may be links to detach).
     fn remove_source_is_last(&self) -> bool {
         // Relaxed: read-modify-writes of one atomic see each other in modification order,
-        // so the CANCELED bit read here is current; `give_up` takes the lock that orders
-        // the list.
+        // so the CLOSED and PARENT bits read here are current (see `new_linked`);
+        // `give_up` takes the lock that orders the list.
         let prev = self.state.fetch_sub(ONE_SOURCE, Ordering::Relaxed);
         debug_assert!(prev >> SOURCE_SHIFT > 0, "source count underflow");
-        prev >> SOURCE_SHIFT == 1 && prev & CLOSED == 0
+        prev >> SOURCE_SHIFT == 1 && prev & CLOSED == 0 && prev & PARENT != 0
     }
 
     /// Marks the timer as (possibly) holding an entry for us; `die` then looks there.
@@ -524,7 +531,9 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
             }
         }
         {
-            let mut shared = inner.lock();
+            // SAFETY: the timer entry and our links are gone: nothing else can reach the
+            // memory (invariant 5), so no lock is needed. `inner` is not used after this.
+            let shared = unsafe { (*ptr.as_ptr()).shared.get_mut() };
             // Children hold a reference each, so none is left. Waiters may be: a
             // leaked (`mem::forget`) future stays linked, and stays leaked (invariant 4).
             debug_assert!(shared.children.is_empty(), "a dying token has children");
