@@ -179,9 +179,9 @@ impl<E, K: Hash + Eq> Shard<E, K> {
 
 /// What [`ShardState::take_first`] found under a key.
 pub(crate) enum Found<E> {
-    /// No wait is filed under the key.
+    /// No live wait is filed under the key.
     NoKey,
-    /// Waits are, but none accepted.
+    /// Live waits are, but none accepted.
     NoneAccepted,
     /// This one accepted and left the shard.
     Taken(WaiterEntry<E>),
@@ -252,7 +252,8 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
             return Found::NoKey;
         };
         let before = list.len();
-        let mut found = Found::NoneAccepted;
+        // Only live waits count as a session: fired ones are on their way out.
+        let mut found = Found::NoKey;
         let mut index = 0;
         while index < list.len() {
             if list[index].is_canceled() {
@@ -261,6 +262,7 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
                 found = Found::Taken(list.remove(index).expect("index is in bounds"));
                 break;
             } else {
+                found = Found::NoneAccepted;
                 index += 1;
             }
         }

@@ -409,7 +409,8 @@ impl<E, T, K> fmt::Debug for Wait<E, T, K> {
 /// dropped on the floor by a cancellation.
 ///
 /// It holds one [`CancellationRegistration`] on the token (one allocation besides the
-/// wait's own) that wakes it on cancel; it is `Unpin` and `Send`.
+/// wait's own; none for a keyed wait not bound to a token) that wakes it on cancel; it
+/// is `Unpin` and `Send`.
 ///
 /// # Cancel safety
 /// As for [`Wait`]: dropping it removes the wait; a value it already took is dropped
@@ -449,6 +450,10 @@ where
 
     /// Also ends the wait when `token` is cancelled: either token now ends it.
     pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T, K> {
+        if !self.token.can_be_canceled() {
+            // A keyed wait not bound yet: nothing to link to.
+            return WaitWith::new(self.wait, token.clone());
+        }
         let linked = CancellationTokenSource::linked([&self.token, token]);
         WaitWith::new(self.wait, linked.token())
     }
@@ -467,6 +472,9 @@ where
     /// assert!(futures::executor::block_on(wait).unwrap_err().is_timeout());
     /// ```
     pub fn with_timeout(self, timeout: Duration) -> WaitWith<E, T, K> {
+        if !self.token.can_be_canceled() {
+            return self.wait.with_timeout(timeout);
+        }
         let linked = CancellationTokenSource::linked([&self.token]);
         linked.cancel_after(timeout);
         WaitWith::new(self.wait, linked.token())
