@@ -9,8 +9,9 @@
 //!   interrupters.
 //! * `active`: `waiters.len() + interrupters.len()`, stored under the hub lock after
 //!   every change and read without it by `dispatch`'s fast path.
-//! * `seq`: the one id counter for unkeyed waits, keyed waits and interrupters, so ids
-//!   order registrations across every list ("oldest first across both").
+//! * `seq`: the id counter of unkeyed waits and interrupters; keyed waits read it as
+//!   their epoch, which orders them against unkeyed ones ("oldest first across both",
+//!   invariant 2).
 //! * `deferred`: ids whose owner was dropped by user code running inside a dispatch of
 //!   this very hub (see invariant 4).
 //! * `keyed` (controls made by [`InterruptControl::keyed`] only): the key function and
@@ -28,8 +29,13 @@
 //!    different shards run in parallel, and events for one key stay in one order.
 //! 2. A node leaves its list exactly once, under that list's lock: taken by the
 //!    dispatcher (or `push` / `cancel_session`) that finished it, or removed by its own
-//!    future (drop, or token fired). Ids are taken from `seq` under the lock of the
-//!    list they go into, so each list is sorted.
+//!    future (drop, or token fired). Ids are taken under the lock of the list they go
+//!    into, so each list is sorted: from `seq` (`fetch_add`) for unkeyed waits and
+//!    interrupters, from the shard's own counter for keyed waits. Across lists, an
+//!    unkeyed wait with id u is older than a keyed wait with epoch k (the value of
+//!    `seq` it loaded) iff u < k: if one registration happens-before the other, this
+//!    puts them in that order (see `Hub::epoch`). Keyed registrations only *read*
+//!    `seq`, so they do not contend on it.
 //! 3. Selectors and predicates (user code) run under the hub lock or a shard lock, and
 //!    a selector also under its node's `selector` lock, which nothing else ever takes
 //!    (node invariant 2 in `wait.rs`). Everything else a user supplies — the key
@@ -66,7 +72,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 
 use super::keyed::{Keyed, Shard};
-use super::wait::{EventSelector, MapSelector, Node, Offer, Offered, Select, Slot, Wait};
+use super::wait::{EventSelector, MapSelector, Node, Offer, Offered, Owner, Select, Slot, Wait};
 use crate::loom_shim::{
     thread_local, Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering,
 };
@@ -110,7 +116,11 @@ impl Drop for RunningGuard {
 }
 
 pub(crate) struct WaiterEntry<E> {
+    /// Unique and sorted in its list (see `Wait::id`).
     pub(crate) id: u64,
+    /// Orders keyed against unkeyed waits (invariant 2): an unkeyed wait's id; for a
+    /// keyed wait, the value of `seq` it read when registered.
+    pub(crate) epoch: u64,
     pub(crate) node: StdArc<dyn Offer<E>>,
     /// Set by `with_token`/`with_timeout`: once cancelled, the wait takes nothing.
     pub(crate) token: Option<CancellationToken>,
@@ -202,13 +212,21 @@ impl<E, K> Hub<E, K> {
         self.state.lock()
     }
 
-    /// A fresh id. Caller holds the lock of the list the id goes into (invariant 2).
-    pub(crate) fn next_id(&self) -> u64 {
+    /// A fresh id for an unkeyed wait or an interrupter. Caller holds the hub lock
+    /// (invariant 2).
+    fn next_id(&self) -> u64 {
         // Relaxed: only the order of the values matters, and the read-modify-writes of
-        // one atomic are totally ordered consistently with happens-before (coherence):
-        // a registration that happens-after another gets a larger id. Sortedness within
-        // a list comes from taking the id under that list's lock.
+        // one atomic are totally ordered consistently with happens-before (coherence).
         self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The epoch of a keyed wait registered now (invariant 2).
+    pub(crate) fn epoch(&self) -> u64 {
+        // Relaxed: coherence is all invariant 2 needs. If unkeyed wait U's `fetch_add`
+        // (returning u) happens-before this load, the load reads ≥ u + 1 > u; if this
+        // load (reading k) happens-before U's `fetch_add`, then u ≥ k. A load writes
+        // nothing, so keyed registrations on many threads share this line read-only.
+        self.seq.load(Ordering::Relaxed)
     }
 
     pub(crate) fn keyed(&self) -> Option<&Keyed<E, K>> {
@@ -268,16 +286,8 @@ impl<E, K> Hub<E, K> {
         }
     }
 
-    /// Removes waiter `id` (filed under `key`, for a keyed wait) if still there (a
-    /// finished node may already be gone).
-    pub(crate) fn remove_waiter(&self, id: u64, key: Option<K>) {
-        if let Some(key) = key {
-            let keyed = self.keyed.as_ref().expect("keyed waits live in keyed hubs");
-            // Through the pointer stored by `InterruptControl::keyed`, where `K`'s bounds
-            // are known, so `Wait`'s `Drop` needs none.
-            (keyed.remove)(self, key, id);
-            return;
-        }
+    /// Removes unkeyed waiter `id` if still there (a finished node may already be gone).
+    pub(crate) fn remove_waiter(&self, id: u64) {
         if running_in(self.addr()) {
             // Invariant 4: the dispatch running on this thread removes it before it
             // offers the event to it, and in any case before unlocking.
@@ -313,23 +323,12 @@ impl<E, K> Hub<E, K> {
     }
 }
 
-impl<E, K: Hash + Eq> Hub<E, K> {
-    /// Binds `token` to waiter `id` (filed under `key`, for a keyed wait): from now on,
-    /// a dispatch that finds the token cancelled removes the wait instead of offering
-    /// it anything. No-op if the wait already finished.
-    pub(crate) fn bind_token(&self, id: u64, key: Option<&K>, token: CancellationToken) {
-        let old = if let Some(key) = key {
-            let keyed = self.keyed.as_ref().expect("keyed waits live in keyed hubs");
-            self.check_not_running("with_token");
-            let mut finished = Vec::new();
-            let old = keyed
-                .shard(key)
-                .lock(&mut finished)
-                .entry_mut(key, id)
-                .and_then(|entry| entry.token.replace(token));
-            drop(finished);
-            old
-        } else {
+impl<E, K> Hub<E, K> {
+    /// Binds `token` to unkeyed waiter `id`: from now on, a dispatch that finds the
+    /// token cancelled removes the wait instead of offering it anything. No-op if the
+    /// wait already finished.
+    pub(crate) fn bind_token(&self, id: u64, token: CancellationToken) {
+        let old = {
             let mut state = self.lock("with_token");
             let Ok(index) = state.waiters.binary_search_by_key(&id, |e| e.id) else {
                 return;
@@ -494,13 +493,14 @@ where
             let id = self.hub.next_id();
             state.waiters.push_back(WaiterEntry {
                 id,
+                epoch: id,
                 node: offer,
                 token: None,
             });
             self.hub.publish(&state);
             id
         };
-        Wait::new(self.hub.clone(), slot, id, None)
+        Wait::new(Owner::Hub(self.hub.clone()), slot, id, None)
     }
 
     /// Registers a keyed wait (the keyed twin of `register`).
@@ -521,18 +521,28 @@ where
         let offer: StdArc<dyn Offer<E>> = node.clone();
         let slot: StdArc<dyn Slot<S::Output>> = node;
         let mut finished = Vec::new();
+        let shard = keyed.shard(&key);
         let id = {
-            let mut shard = keyed.shard(&key).lock(&mut finished);
-            let id = self.hub.next_id();
-            shard.push(key.clone(), WaiterEntry {
-                id,
-                node: offer,
-                token: None,
-            });
+            let mut state = shard.lock(&mut finished);
+            let id = state.next_id();
+            state.push(
+                key.clone(),
+                WaiterEntry {
+                    id,
+                    epoch: self.hub.epoch(),
+                    node: offer,
+                    token: None,
+                },
+            );
             id
         };
         drop(finished);
-        Wait::new(self.hub.clone(), slot, id, Some(key))
+        Wait::new(
+            Owner::Shard(shard.clone(), self.hub.addr()),
+            slot,
+            id,
+            Some(key),
+        )
     }
 
     /// Offers `event` to the interrupters, then to the waiting selectors, oldest first.
@@ -602,7 +612,7 @@ where
             .then(|| hub.state.lock());
         let shard: Option<(&Shard<E, K>, &K)> = key
             .as_ref()
-            .map(|key| (hub.keyed().expect("keys come from keyed hubs").shard(key), key));
+            .map(|key| (&**hub.keyed().expect("keys come from keyed hubs").shard(key), key));
         // Lock order: hub, then shard (deadlock safety).
         let mut shard_state = shard.map(|(shard, _)| shard.lock(&mut finished));
         {
@@ -656,11 +666,12 @@ where
                 if let (Some(list), Some((shard, key))) = (keyed_list.as_deref_mut(), shard) {
                     shard.apply_deferred_to(key, list, &mut kw, &mut finished, &mut other_keys);
                 }
-                let unkeyed_next = state.as_deref().and_then(|s| s.waiters.get(w)).map(|e| e.id);
-                let keyed_next = keyed_list.as_deref().and_then(|l| l.get(kw)).map(|e| e.id);
+                let unkeyed_next = state.as_deref().and_then(|s| s.waiters.get(w)).map(|e| e.epoch);
+                let keyed_next = keyed_list.as_deref().and_then(|l| l.get(kw)).map(|e| e.epoch);
                 let (list, cursor) = match (unkeyed_next, keyed_next) {
                     (None, None) => break,
-                    (Some(u), Some(k)) if k < u => (keyed_list.as_deref_mut(), &mut kw),
+                    // Invariant 2: unkeyed u is older than keyed k iff u < k.
+                    (Some(u), Some(k)) if k <= u => (keyed_list.as_deref_mut(), &mut kw),
                     (None, Some(_)) => (keyed_list.as_deref_mut(), &mut kw),
                     (Some(_), _) => (state.as_deref_mut().map(|s| &mut s.waiters), &mut w),
                 };

@@ -6,7 +6,7 @@
 //! shards. A key lives in the shard its hash picks. Each shard has
 //!
 //! * `state` (the shard lock): a map from key to the waits filed under it, in
-//!   registration order (ids from the hub's one counter, taken under this lock, so
+//!   registration order (ids from the shard's own counter, taken under this lock, so
 //!   each list is sorted), and `len`, the number of waits in the shard;
 //! * `deferred` / `has_deferred`: removals queued by user code of this hub running on
 //!   some thread (invariant 4 in `control.rs`), applied by whoever holds the shard lock.
@@ -32,9 +32,9 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 
-use super::control::{remove_entry, running_in, Entries, Hub, InterruptControl, WaiterEntry};
+use super::control::{remove_entry, running_in, Entries, InterruptControl, WaiterEntry};
 use super::wait::{EventSelector, MapSelector, WaitWith};
-use crate::loom_shim::{AtomicBool, Mutex, MutexGuard, Ordering};
+use crate::loom_shim::{Arc, AtomicBool, Mutex, MutexGuard, Ordering};
 use crate::{CancelReason, CanceledError, CancellationToken};
 
 /// Shards per keyed control: enough that two to a few dozen dispatching threads rarely
@@ -56,15 +56,16 @@ pub(crate) struct Keyed<E, K> {
     pub(crate) key_of: KeyOf<E, K>,
     /// Picks the shard; the maps have hashers of their own.
     hasher: RandomState,
-    shards: Box<[Shard<E, K>]>,
-    /// `remove_keyed::<E, K>`, stored where `K: Hash + Eq` is known so that `Wait`'s
-    /// `Drop` (which cannot carry bounds) can call it.
-    pub(crate) remove: fn(&Hub<E, K>, K, u64),
+    /// Each shard is its own `Arc`, held by the keyed waits in it (not the hub).
+    shards: Box<[Arc<Shard<E, K>>]>,
 }
 
 /// One shard; aligned so that two shards' locks never share a cache line.
 #[repr(align(128))]
 pub(crate) struct Shard<E, K> {
+    /// `remove_keyed::<E, K>`, stored where `K: Hash + Eq` is known so that `Wait`'s
+    /// `Drop` (which cannot carry bounds) can call it.
+    pub(crate) remove: fn(&Shard<E, K>, usize, K, u64),
     state: Mutex<ShardState<E, K>>,
     deferred: Mutex<Vec<(K, u64)>>,
     /// `deferred` may not be empty. Set by whoever defers, cleared only by the holder of
@@ -76,6 +77,8 @@ pub(crate) struct ShardState<E, K> {
     map: HashMap<K, Entries<E>>,
     /// Waits in this shard (the sum of the lists' lengths).
     len: usize,
+    /// The next id of a wait in this shard.
+    next_id: u64,
 }
 
 impl<E, K: Hash + Eq> Keyed<E, K> {
@@ -84,21 +87,24 @@ impl<E, K: Hash + Eq> Keyed<E, K> {
             key_of,
             hasher: RandomState::new(),
             shards: (0..SHARDS)
-                .map(|_| Shard {
-                    state: Mutex::new(ShardState {
-                        map: HashMap::new(),
-                        len: 0,
-                    }),
-                    deferred: Mutex::new(Vec::new()),
-                    has_deferred: AtomicBool::new(false),
+                .map(|_| {
+                    Arc::new(Shard {
+                        remove: remove_keyed::<E, K>,
+                        state: Mutex::new(ShardState {
+                            map: HashMap::new(),
+                            len: 0,
+                            next_id: 0,
+                        }),
+                        deferred: Mutex::new(Vec::new()),
+                        has_deferred: AtomicBool::new(false),
+                    })
                 })
                 .collect(),
-            remove: remove_keyed::<E, K>,
         }
     }
 
     /// The shard `key` lives in.
-    pub(crate) fn shard(&self, key: &K) -> &Shard<E, K> {
+    pub(crate) fn shard(&self, key: &K) -> &Arc<Shard<E, K>> {
         // SHARDS is a power of two; the hash's low bits are as good as any.
         &self.shards[self.hasher.hash_one(key) as usize & (SHARDS - 1)]
     }
@@ -122,6 +128,24 @@ impl<E, K: Hash + Eq> Shard<E, K> {
         let mut state = self.state.lock();
         self.apply_deferred(&mut state, finished);
         state
+    }
+
+    /// Binds `token` to waiter `id` under `key` (see `Hub::bind_token`); `hub` is the
+    /// address of the shard's hub.
+    pub(crate) fn bind_token(&self, hub: usize, key: &K, id: u64, token: CancellationToken) {
+        if running_in(hub) {
+            panic!(
+                "InterruptControl::with_token called from inside a selector or interrupt \
+                 predicate of the same control; selectors must only select"
+            );
+        }
+        let mut finished = Vec::new();
+        let old = self
+            .lock(&mut finished)
+            .entry_mut(key, id)
+            .and_then(|entry| entry.token.replace(token));
+        drop(old);
+        drop(finished);
     }
 
     /// Queues the removal of waiter `id` under `key` for the holder of the shard lock
@@ -188,6 +212,13 @@ pub(crate) enum Found<E> {
 }
 
 impl<E, K: Hash + Eq> ShardState<E, K> {
+    /// A fresh id for a wait in this shard (invariant 2 of `control.rs`).
+    pub(crate) fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
     /// Files `entry` under `key`. Its id must be the newest (invariant 2 of `control.rs`).
     pub(crate) fn push(&mut self, key: K, entry: WaiterEntry<E>) {
         self.map
@@ -281,13 +312,10 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
     }
 }
 
-/// `Keyed::remove`: a keyed `Wait` dropped before it finished.
-fn remove_keyed<E, K: Hash + Eq>(hub: &Hub<E, K>, key: K, id: u64) {
-    let shard = hub
-        .keyed()
-        .expect("keyed waits live in keyed hubs")
-        .shard(&key);
-    if running_in(hub.addr()) {
+/// `Shard::remove`: a keyed `Wait` dropped before it finished; `hub` is the address of
+/// the shard's hub.
+fn remove_keyed<E, K: Hash + Eq>(shard: &Shard<E, K>, hub: usize, key: K, id: u64) {
+    if running_in(hub) {
         // Invariant 4 of `control.rs`: never take a lock of this hub from its user code.
         shard.defer(key, id);
         return;

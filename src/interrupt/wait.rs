@@ -34,6 +34,7 @@ use std::time::Duration;
 use std::hash::Hash;
 
 use super::control::Hub;
+use super::keyed::Shard;
 use crate::loom_shim::{Arc, Mutex};
 use crate::{CanceledError, CancellationRegistration, CancellationToken, CancellationTokenSource};
 
@@ -273,13 +274,24 @@ impl<S: Send, T: Send> Slot<T> for Node<S, T> {
 /// went on to the next waiter). Polling again after completion panics.
 #[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
 pub struct Wait<E, T, K = ()> {
-    hub: Arc<Hub<E, K>>,
+    owner: Owner<E, K>,
     node: StdArc<dyn Slot<T>>,
+    /// Unique in the wait's list (the hub's, or its shard's), and sorted there.
     id: u64,
     /// The key a keyed wait is filed under (`None` for an unkeyed wait).
     key: Option<K>,
     /// The node left the hub and its outcome was delivered: nothing to remove on drop.
     done: bool,
+}
+
+/// Where a wait lives, to be removed from on drop.
+pub(crate) enum Owner<E, K> {
+    /// An unkeyed wait: the hub's list.
+    Hub(Arc<Hub<E, K>>),
+    /// A keyed wait: its shard, and the address of the hub the shard belongs to (for
+    /// the re-entrancy check). Holding the shard, not the hub, keeps the hub's reference
+    /// count out of the keyed path, so threads on different shards share no cache line.
+    Shard(Arc<Shard<E, K>>, usize),
 }
 
 impl<E, T, K> Wait<E, T, K>
@@ -289,13 +301,13 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
     pub(crate) fn new(
-        hub: Arc<Hub<E, K>>,
+        owner: Owner<E, K>,
         node: StdArc<dyn Slot<T>>,
         id: u64,
         key: Option<K>,
     ) -> Self {
         Wait {
-            hub,
+            owner,
             node,
             id,
             key,
@@ -361,7 +373,15 @@ impl<E, T, K> Wait<E, T, K> {
     fn remove(&mut self) {
         if !self.done {
             self.done = true;
-            self.hub.remove_waiter(self.id, self.key.take());
+            match (&self.owner, self.key.take()) {
+                (Owner::Shard(shard, hub), Some(key)) => {
+                    // Through the pointer the shard was made with, where `K`'s bounds
+                    // are known, so this `Drop` needs none.
+                    (shard.remove)(shard, *hub, key, self.id)
+                }
+                (Owner::Hub(hub), None) => hub.remove_waiter(self.id),
+                _ => unreachable!("keyed waits are owned by shards, unkeyed ones by the hub"),
+            }
         }
     }
 }
@@ -435,7 +455,13 @@ where
 {
     pub(crate) fn new(wait: Wait<E, T, K>, token: CancellationToken) -> Self {
         if token.can_be_canceled() {
-            wait.hub.bind_token(wait.id, wait.key.as_ref(), token.clone());
+            match (&wait.owner, &wait.key) {
+                (Owner::Shard(shard, hub), Some(key)) => {
+                    shard.bind_token(*hub, key, wait.id, token.clone())
+                }
+                (Owner::Hub(hub), None) => hub.bind_token(wait.id, token.clone()),
+                _ => unreachable!("keyed waits are owned by shards, unkeyed ones by the hub"),
+            }
         }
         let node = wait.node.clone();
         // Runs inline if the token is already cancelled, waking nobody; `poll` then sees
