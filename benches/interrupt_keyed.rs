@@ -51,7 +51,9 @@ fn dispatch_to_one_session(c: &mut Criterion) {
     }
     for n in [0usize, 100, 10_000, 100_000] {
         let control = InterruptControl::<Event>::new();
-        let _passing: Vec<_> = (0..n).map(|_| control.wait(|_: &Event| None::<()>)).collect();
+        let _passing: Vec<_> = (0..n)
+            .map(|_| control.wait(|_: &Event| None::<()>))
+            .collect();
         group.bench_with_input(BenchmarkId::new("unkeyed", n), &n, |b, _| {
             b.iter(|| {
                 let mut cx = Context::from_waker(&waker);

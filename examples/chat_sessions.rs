@@ -97,13 +97,25 @@ fn main() {
     };
 
     for user in shuffled(1) {
-        dispatch(&bot, Message { user, text: "hi".into() });
+        dispatch(
+            &bot,
+            Message {
+                user,
+                text: "hi".into(),
+            },
+        );
     }
     pool.run_until_stalled(); // every conversation now waits for a name
     assert_eq!(bot.waiting(), USERS as usize);
 
     for user in shuffled(2) {
-        dispatch(&bot, Message { user, text: format!("user{user}") });
+        dispatch(
+            &bot,
+            Message {
+                user,
+                text: format!("user{user}"),
+            },
+        );
     }
     pool.run_until_stalled(); // every conversation now waits for an age
 
@@ -111,27 +123,49 @@ fn main() {
     // pushed, every 1,000th + 1 a pushed error, every 1,000th + 2 is closed.
     for user in (0..USERS).step_by(1_000) {
         assert_eq!(bot.push(&user, Ok::<u32, String>(42)), Ok(()));
-        assert_eq!(bot.push(&(user + 1), Err::<u32, String>("operator".into())), Ok(()));
+        assert_eq!(
+            bot.push(&(user + 1), Err::<u32, String>("operator".into())),
+            Ok(())
+        );
         assert_eq!(bot.cancel_session(&(user + 2), "left the chat"), Ok(()));
     }
     // Nobody by that id, and the wrong value type: clear answers, no panic.
     assert_eq!(bot.cancel_session(&(USERS + 1), "?"), Err(NoSession));
-    assert!(matches!(bot.push(&3, "not a Result"), Err(PushError::WrongType(_))));
+    assert!(matches!(
+        bot.push(&3, "not a Result"),
+        Err(PushError::WrongType(_))
+    ));
 
     for user in shuffled(3) {
-        let text = if user % 10 == 9 { "old".to_string() } else { (user % 90).to_string() };
+        let text = if user % 10 == 9 {
+            "old".to_string()
+        } else {
+            (user % 90).to_string()
+        };
         dispatch(&bot, Message { user, text });
         // Chatter from users with no open conversation goes to the normal handlers.
         if user % 4 == 0 {
-            dispatch(&bot, Message { user: USERS + user, text: "lol".into() });
+            dispatch(
+                &bot,
+                Message {
+                    user: USERS + user,
+                    text: "lol".into(),
+                },
+            );
         }
     }
     pool.run_until_stalled();
     let elapsed = start.elapsed();
 
     let outcomes = outcomes.borrow();
-    let done = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Done { .. })).count();
-    let bad = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::BadAge(_))).count();
+    let done = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Done { .. }))
+        .count();
+    let bad = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::BadAge(_)))
+        .count();
     let left = outcomes.iter().filter(|(_, o)| *o == Outcome::Left).count();
     println!(
         "{USERS} conversations: {done} done, {bad} gave a bad age, {left} left; \

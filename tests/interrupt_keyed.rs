@@ -197,10 +197,7 @@ fn keyed_waits_take_tokens_and_timeouts() {
         let timed = text_of(&control, 2).with_timeout(Duration::from_millis(5));
         source.cancel_with("bye");
         assert_eq!(
-            block_on(bound)
-                .unwrap_err()
-                .reason()
-                .downcast_ref::<&str>(),
+            block_on(bound).unwrap_err().reason().downcast_ref::<&str>(),
             Some(&"bye")
         );
         assert!(block_on(timed).unwrap_err().is_timeout());
@@ -286,10 +283,7 @@ fn final_acts_may_dispatch_keyed_events_reentrantly() {
             assert_eq!(reentrant.dispatch(msg(2, "from final act")), None);
             let wait = text_of(&reentrant, 3);
             assert_eq!(reentrant.push(&3, "pushed".to_string()), Ok(()));
-            final_log
-                .lock()
-                .unwrap()
-                .push(block_on(wait).unwrap());
+            final_log.lock().unwrap().push(block_on(wait).unwrap());
         });
         assert_eq!(control.dispatch(msg(1, "stop")), Some(msg(1, "stop")));
         assert!(baker.is_cancellation_requested());
@@ -374,10 +368,11 @@ fn two_step_conversations_on_tokio_multi_thread() {
                 thread::spawn(move || {
                     let mut handed_back = 0;
                     for user in (1..=USERS).filter(|u| u % 2 == half) {
-                        handed_back += control.dispatch(msg(user, &format!("u{user}"))).is_some()
-                            as usize;
                         handed_back +=
-                            control.dispatch(msg(user, &(user % 90).to_string())).is_some() as usize;
+                            control.dispatch(msg(user, &format!("u{user}"))).is_some() as usize;
+                        handed_back += control
+                            .dispatch(msg(user, &(user % 90).to_string()))
+                            .is_some() as usize;
                         // Nobody waits for a third message.
                         assert!(control.dispatch(msg(user, "3rd")).is_some());
                     }

@@ -90,7 +90,10 @@ fn a_million_keys_come_and_go_and_the_memory_returns() {
         );
         // The shards' maps shrink back to their floor (64 shards × 32 slots); a leak of
         // even one byte per key would leave ≥ 1 MB.
-        assert!(left < 200_000, "{left} bytes left behind after the keys went");
+        assert!(
+            left < 200_000,
+            "{left} bytes left behind after the keys went"
+        );
         assert!(peak_per_wait < 400, "{peak_per_wait} bytes per keyed wait");
         // Same thing, one key at a time, while one long session stays.
         let _long = control.wait_keyed(u64::MAX, |e: &(u64, u64)| Some(e.1));
@@ -99,6 +102,10 @@ fn a_million_keys_come_and_go_and_the_memory_returns() {
             let wait = control.wait_keyed(key, |e: &(u64, u64)| Some(e.1));
             drop(wait);
         }
-        assert!(live() - with_one < 10_000, "churn left {} B", live() - with_one);
+        assert!(
+            live() - with_one < 10_000,
+            "churn left {} B",
+            live() - with_one
+        );
     });
 }

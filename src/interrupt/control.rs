@@ -608,11 +608,14 @@ where
         hub.check_not_running("dispatch");
         // Invariant 1: the hub lock only if unkeyed waits or interrupters may be there.
         // Relaxed: see `Hub::publish`.
-        let mut global = (key.is_none() || hub.active.load(Ordering::Relaxed) != 0)
-            .then(|| hub.state.lock());
-        let shard: Option<(&Shard<E, K>, &K)> = key
-            .as_ref()
-            .map(|key| (&**hub.keyed().expect("keys come from keyed hubs").shard(key), key));
+        let mut global =
+            (key.is_none() || hub.active.load(Ordering::Relaxed) != 0).then(|| hub.state.lock());
+        let shard: Option<(&Shard<E, K>, &K)> = key.as_ref().map(|key| {
+            (
+                &**hub.keyed().expect("keys come from keyed hubs").shard(key),
+                key,
+            )
+        });
         // Lock order: hub, then shard (deadlock safety).
         let mut shard_state = shard.map(|(shard, _)| shard.lock(&mut finished));
         {
@@ -666,8 +669,14 @@ where
                 if let (Some(list), Some((shard, key))) = (keyed_list.as_deref_mut(), shard) {
                     shard.apply_deferred_to(key, list, &mut kw, &mut finished, &mut other_keys);
                 }
-                let unkeyed_next = state.as_deref().and_then(|s| s.waiters.get(w)).map(|e| e.epoch);
-                let keyed_next = keyed_list.as_deref().and_then(|l| l.get(kw)).map(|e| e.epoch);
+                let unkeyed_next = state
+                    .as_deref()
+                    .and_then(|s| s.waiters.get(w))
+                    .map(|e| e.epoch);
+                let keyed_next = keyed_list
+                    .as_deref()
+                    .and_then(|l| l.get(kw))
+                    .map(|e| e.epoch);
                 let (list, cursor) = match (unkeyed_next, keyed_next) {
                     (None, None) => break,
                     // Invariant 2: unkeyed u is older than keyed k iff u < k.
@@ -846,7 +855,10 @@ where
             self.hub.publish(&state);
             state.waiters.len()
         };
-        let keyed = self.hub.keyed().map_or(0, |keyed| keyed.waiting(&mut finished));
+        let keyed = self
+            .hub
+            .keyed()
+            .map_or(0, |keyed| keyed.waiting(&mut finished));
         drop(finished);
         drop(dropped);
         unkeyed + keyed

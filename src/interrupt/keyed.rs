@@ -457,8 +457,9 @@ where
     /// assert_eq!(control.dispatch((8, 1)), Some((8, 1))); // nobody waits for user 8
     /// assert_eq!(control.dispatch((7, 4)), None);
     /// assert_eq!(control.dispatch((7, 6)), None);
-    /// let sum = futures::executor::block_on(async { first.await? + second.await? });
-    /// # let sum: Result<i64, cancel_token::CanceledError> = Ok(sum);
+    /// let sum = futures::executor::block_on(async {
+    ///     Ok::<_, cancel_token::CanceledError>(first.await? + second.await?)
+    /// });
     /// assert_eq!(sum, Ok(10));
     /// ```
     pub fn wait_keyed<T, F>(&self, key: K, selector: F) -> WaitWith<E, T, K>
