@@ -29,7 +29,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::marker::PhantomData;
 
 use super::control::{remove_entry, running_in, Entries, InterruptControl, WaiterEntry};
@@ -38,12 +38,13 @@ use crate::loom_shim::{Arc, AtomicBool, Mutex, MutexGuard, Ordering};
 use crate::{CancelReason, CanceledError, CancellationToken};
 
 /// Shards per keyed control: enough that two to a few dozen dispatching threads rarely
-/// meet on one lock; 64 × 128 bytes of empty shards per keyed control.
+/// meet on one lock; 64 small allocations of empty shards per keyed control.
 #[cfg(not(cancel_token_loom))]
-const SHARDS: usize = 64;
+const SHARD_BITS: u32 = 6;
 /// Two under loom, so a model with two keys can put them in one shard or two.
 #[cfg(cancel_token_loom)]
-const SHARDS: usize = 2;
+const SHARD_BITS: u32 = 1;
+const SHARDS: usize = 1 << SHARD_BITS;
 
 /// Below this capacity a shard's map is not shrunk (invariant 2).
 const MIN_CAPACITY: usize = 32;
@@ -54,14 +55,14 @@ type KeyOf<E, K> = Box<dyn Fn(&E) -> Option<K> + Send + Sync>;
 pub(crate) struct Keyed<E, K> {
     /// The user's key function; runs with no lock held.
     pub(crate) key_of: KeyOf<E, K>,
-    /// Picks the shard; the maps have hashers of their own.
-    hasher: RandomState,
+    /// Seeds the shard picker; the maps have (SipHash) hashers of their own.
+    seed: u64,
     /// Each shard is its own `Arc`, held by the keyed waits in it (not the hub).
     shards: Box<[Arc<Shard<E, K>>]>,
 }
 
-/// One shard; aligned so that two shards' locks never share a cache line.
-#[repr(align(128))]
+/// One shard, in an allocation of its own (so shards do not share cache lines, and
+/// the `Arc`'s counts sit beside the lock, which the same operations touch).
 pub(crate) struct Shard<E, K> {
     /// `remove_keyed::<E, K>`, stored where `K: Hash + Eq` is known so that `Wait`'s
     /// `Drop` (which cannot carry bounds) can call it.
@@ -85,7 +86,7 @@ impl<E, K: Hash + Eq> Keyed<E, K> {
     fn new(key_of: KeyOf<E, K>) -> Self {
         Keyed {
             key_of,
-            hasher: RandomState::new(),
+            seed: RandomState::new().hash_one(0x5eed_u64),
             shards: (0..SHARDS)
                 .map(|_| {
                     Arc::new(Shard {
@@ -105,8 +106,10 @@ impl<E, K: Hash + Eq> Keyed<E, K> {
 
     /// The shard `key` lives in.
     pub(crate) fn shard(&self, key: &K) -> &Arc<Shard<E, K>> {
-        // SHARDS is a power of two; the hash's low bits are as good as any.
-        &self.shards[self.hasher.hash_one(key) as usize & (SHARDS - 1)]
+        let mut hasher = ShardHasher(self.seed);
+        key.hash(&mut hasher);
+        // The top bits: the best mixed ones of a multiplicative hash.
+        &self.shards[(hasher.finish() >> (64 - SHARD_BITS)) as usize]
     }
 
     /// Waits in all shards, taking each shard lock in turn (never two at once).
@@ -115,6 +118,53 @@ impl<E, K: Hash + Eq> Keyed<E, K> {
             .iter()
             .map(|shard| shard.lock(finished).len)
             .sum()
+    }
+}
+
+/// Picks shards: a seeded multiply-rotate hash, much cheaper than SipHash. Keys chosen
+/// to collide can only crowd one shard (one lock); the maps inside keep std's
+/// collision-resistant hasher, so no key choice makes a lookup slow.
+struct ShardHasher(u64);
+
+impl ShardHasher {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(26) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+impl Hasher for ShardHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.mix(n.into());
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.mix(n.into());
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.mix(n.into());
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // One more multiply so the last word reaches the top bits too.
+        (self.0 ^ (self.0 >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 }
 

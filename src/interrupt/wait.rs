@@ -454,14 +454,20 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
     pub(crate) fn new(wait: Wait<E, T, K>, token: CancellationToken) -> Self {
-        if token.can_be_canceled() {
-            match (&wait.owner, &wait.key) {
-                (Owner::Shard(shard, hub), Some(key)) => {
-                    shard.bind_token(*hub, key, wait.id, token.clone())
-                }
-                (Owner::Hub(hub), None) => hub.bind_token(wait.id, token.clone()),
-                _ => unreachable!("keyed waits are owned by shards, unkeyed ones by the hub"),
+        if !token.can_be_canceled() {
+            // A keyed wait not bound to a token (yet): nothing to bind or wake on.
+            return WaitWith {
+                wait,
+                token,
+                _wake_on_cancel: CancellationRegistration::inert(),
+            };
+        }
+        match (&wait.owner, &wait.key) {
+            (Owner::Shard(shard, hub), Some(key)) => {
+                shard.bind_token(*hub, key, wait.id, token.clone())
             }
+            (Owner::Hub(hub), None) => hub.bind_token(wait.id, token.clone()),
+            _ => unreachable!("keyed waits are owned by shards, unkeyed ones by the hub"),
         }
         let node = wait.node.clone();
         // Runs inline if the token is already cancelled, waking nobody; `poll` then sees
