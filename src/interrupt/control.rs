@@ -700,7 +700,7 @@ where
                     Offered::Panicked => finished.extend(list.remove(*cursor)),
                 }
             }
-            let keyed_after = keyed_list.as_ref().map(|list| list.len());
+            let keyed_left = keyed_list.as_ref().map(|list| list.len());
 
             // Invariant 4: owners dropped by the last user code we ran.
             drop(running);
@@ -709,8 +709,8 @@ where
                 hub.publish(state);
             }
             if let (Some(shard_state), Some((shard, key))) = (&mut shard_state, shard) {
-                if let Some(after) = keyed_after {
-                    shard_state.settle(key, keyed_before - after);
+                if let Some(left) = keyed_left {
+                    shard_state.settle(key, keyed_before - left, left);
                 }
                 shard_state.remove_all(other_keys, &mut finished);
                 shard.apply_deferred(shard_state, &mut finished);

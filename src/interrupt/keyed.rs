@@ -49,6 +49,9 @@ const SHARDS: usize = 1 << SHARD_BITS;
 /// Below this capacity a shard's map is not shrunk (invariant 2).
 const MIN_CAPACITY: usize = 32;
 
+/// Empty key lists a shard keeps for reuse, saving an allocation per new key.
+const SPARE_LISTS: usize = 8;
+
 /// The key function's type.
 type KeyOf<E, K> = Box<dyn Fn(&E) -> Option<K> + Send + Sync>;
 
@@ -80,6 +83,8 @@ pub(crate) struct ShardState<E, K> {
     len: usize,
     /// The next id of a wait in this shard.
     next_id: u64,
+    /// Empty lists kept for reuse (at most `SPARE_LISTS`).
+    spare: Vec<Entries<E>>,
 }
 
 impl<E, K: Hash + Eq> Keyed<E, K> {
@@ -95,6 +100,7 @@ impl<E, K: Hash + Eq> Keyed<E, K> {
                             map: HashMap::new(),
                             len: 0,
                             next_id: 0,
+                            spare: Vec::new(),
                         }),
                         deferred: Mutex::new(Vec::new()),
                         has_deferred: AtomicBool::new(false),
@@ -271,10 +277,11 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
 
     /// Files `entry` under `key`. Its id must be the newest (invariant 2 of `control.rs`).
     pub(crate) fn push(&mut self, key: K, entry: WaiterEntry<E>) {
+        let spare = &mut self.spare;
         self.map
             .entry(key)
             // Most sessions have one wait at a time: no room for more until asked.
-            .or_insert_with(|| Entries::with_capacity(1))
+            .or_insert_with(|| spare.pop().unwrap_or_else(|| Entries::with_capacity(1)))
             .push_back(entry);
         self.len += 1;
     }
@@ -291,11 +298,11 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
         list.get_mut(index)
     }
 
-    /// `removed` entries left `key`'s list through [`list_mut`](Self::list_mut);
-    /// drops the key if its list is now empty (invariant 1).
-    pub(crate) fn settle(&mut self, key: &K, removed: usize) {
+    /// `removed` entries left `key`'s list through [`list_mut`](Self::list_mut), which
+    /// now holds `left`; drops the key if that is none (invariant 1).
+    pub(crate) fn settle(&mut self, key: &K, removed: usize, left: usize) {
         self.len -= removed;
-        if self.map.get(key).is_some_and(Entries::is_empty) {
+        if left == 0 {
             self.remove_key(key);
         }
     }
@@ -347,14 +354,20 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
                 index += 1;
             }
         }
-        let removed = before - list.len();
-        self.settle(key, removed);
+        let (removed, left) = (before - list.len(), list.len());
+        self.settle(key, removed, left);
         found
     }
 
     /// Invariants 1 and 2: the key goes, and the map shrinks when mostly empty.
     fn remove_key(&mut self, key: &K) {
-        self.map.remove(key);
+        if let Some(list) = self.map.remove(key) {
+            // Keep a few small empty lists for the next keys: a session that asks
+            // twice empties and refills its key at every step.
+            if self.spare.len() < SPARE_LISTS && list.capacity() <= 4 {
+                self.spare.push(list);
+            }
+        }
         let capacity = self.map.capacity();
         if capacity > MIN_CAPACITY && self.map.len() * 4 < capacity {
             self.map.shrink_to(self.map.len() * 2);
