@@ -6,7 +6,9 @@
 //! column is an *upper bound*, not a proof: when the machine is oversubscribed the two
 //! threads are rarely on a CPU at once, so they rarely meet on a lock, and even the
 //! unkeyed rows (one hub lock, which does serialize) can show ~2×. Trust it only when
-//! the load average is below the core count.
+//! the load average is below the core count. The CPU time per conversation is a plain
+//! measurement: if it stays flat from one thread to two, the threads do not slow each
+//! other down by sharing cache lines or spinning (blocking shows in neither column).
 //!
 //! `cargo bench --bench interrupt_keyed_scaling` (about 10 s; Linux only for the
 //! scheduler columns). Each row runs twice, to show the noise; the ratio is against the
@@ -35,6 +37,8 @@ struct ThreadRun {
     wall: Duration,
     /// Wall time minus run-queue wait.
     with_a_core: Option<Duration>,
+    /// Time on a CPU.
+    on_cpu: Option<Duration>,
 }
 
 /// One conversation step: make a wait for `key`, dispatch its event, poll the value.
@@ -56,13 +60,18 @@ fn run<F: Fn(u64, u64) + Sync>(threads: u64, budget: Duration, step: F) -> Vec<T
                         }
                     }
                     let wall = start.elapsed();
-                    let with_a_core = before.zip(schedstat()).map(|((_, w0), (_, w1))| {
+                    let after = schedstat();
+                    let with_a_core = before.zip(after).map(|((_, w0), (_, w1))| {
                         wall.saturating_sub(Duration::from_nanos(w1 - w0))
                     });
+                    let on_cpu = before
+                        .zip(after)
+                        .map(|((r0, _), (r1, _))| Duration::from_nanos(r1 - r0));
                     ThreadRun {
                         ops,
                         wall,
                         with_a_core,
+                        on_cpu,
                     }
                 })
             })
@@ -71,8 +80,9 @@ fn run<F: Fn(u64, u64) + Sync>(threads: u64, budget: Duration, step: F) -> Vec<T
     })
 }
 
-/// (wall-clock ops/s, ops/s with a core per thread) summed over threads.
-fn rates(runs: &[ThreadRun]) -> (f64, Option<f64>) {
+/// (wall-clock ops/s, ops/s with a core per thread) summed over threads, and CPU ns
+/// per op over all threads.
+fn rates(runs: &[ThreadRun]) -> (f64, Option<f64>, Option<f64>) {
     let wall = runs
         .iter()
         .map(|r| r.ops as f64 / r.wall.as_secs_f64())
@@ -81,7 +91,12 @@ fn rates(runs: &[ThreadRun]) -> (f64, Option<f64>) {
         .iter()
         .map(|r| r.with_a_core.map(|d| r.ops as f64 / d.as_secs_f64()))
         .sum();
-    (wall, with_core)
+    let cpu: Option<f64> = runs
+        .iter()
+        .map(|r| r.on_cpu.map(|d| d.as_nanos() as f64))
+        .sum();
+    let ops: u64 = runs.iter().map(|r| r.ops).sum();
+    (wall, with_core, cpu.map(|ns| ns / ops as f64))
 }
 
 fn main() {
@@ -116,8 +131,8 @@ fn main() {
         std::thread::available_parallelism().map(|n| n.get()),
         loadavg.trim()
     );
-    println!("| control | threads | wall-clock conversations/s | run-queue wait removed (upper bound) | × vs 1 thread (upper bound) |");
-    println!("|---|---|---|---|---|");
+    println!("| control | threads | wall-clock conversations/s | CPU ns per conversation | run-queue wait removed (upper bound) | × vs 1 thread (upper bound) |");
+    println!("|---|---|---|---|---|---|");
     for (name, step) in [
         (
             "keyed, 10,000 idle sessions",
@@ -127,7 +142,7 @@ fn main() {
     ] {
         let mut one_core = None;
         for threads in [1, 1, 2, 2] {
-            let (wall, core) = rates(&run(threads, budget, step));
+            let (wall, core, cpu) = rates(&run(threads, budget, step));
             let ratio = match (core, one_core) {
                 (Some(c), Some(o)) => format!("{:.2}", c / o),
                 _ => "—".into(),
@@ -136,8 +151,9 @@ fn main() {
                 one_core = core;
             }
             let core = core.map_or("—".into(), |c| format!("{:.2} M", c / 1e6));
+            let cpu = cpu.map_or("—".into(), |ns| format!("{ns:.0}"));
             println!(
-                "| {name} | {threads} | {:.2} M | {core} | {ratio} |",
+                "| {name} | {threads} | {:.2} M | {cpu} | {core} | {ratio} |",
                 wall / 1e6
             );
         }
