@@ -121,24 +121,26 @@ fn a_keyed_wait_registered_before_an_unkeyed_one_goes_first() {
 
 #[test]
 fn push_reaches_a_session_by_key_and_says_when_there_is_none() {
-    let control = control();
-    let mut number = control.wait_keyed(3, |m: &Msg| Some(m.text.parse::<i64>()));
-    // Wrong type: the session waits for Result<i64, ParseIntError>.
-    assert_eq!(control.push(&3, 5_i64), Err(PushError::WrongType(5)));
-    assert_eq!(control.push(&4, 5_i64), Err(PushError::NoSession(5)));
-    assert_eq!(control.push(&3, "7".parse::<i64>()), Ok(()));
-    assert_eq!(poll_noop(&mut number), Poll::Ready(Ok(Ok(7))));
-    assert!(matches!(
-        control.push(&3, "8".parse::<i64>()),
-        Err(PushError::NoSession(Ok(8)))
-    ));
-    assert_eq!(control.waiting(), 0);
+    within(10, || {
+        let control = control();
+        let mut number = control.wait_keyed(3, |m: &Msg| Some(m.text.parse::<i64>()));
+        // Wrong type: the session waits for Result<i64, ParseIntError>.
+        assert_eq!(control.push(&3, 5_i64), Err(PushError::WrongType(5)));
+        assert_eq!(control.push(&4, 5_i64), Err(PushError::NoSession(5)));
+        assert_eq!(control.push(&3, "7".parse::<i64>()), Ok(()));
+        assert_eq!(poll_noop(&mut number), Poll::Ready(Ok(Ok(7))));
+        assert!(matches!(
+            control.push(&3, "8".parse::<i64>()),
+            Err(PushError::NoSession(Ok(8)))
+        ));
+        assert_eq!(control.waiting(), 0);
 
-    // pushException: push an error value into a Result session.
-    let failing = control.wait_keyed(3, |m: &Msg| Some(m.text.parse::<i64>()));
-    let err = "x".parse::<i64>().unwrap_err();
-    assert_eq!(control.push(&3, Err::<i64, _>(err.clone())), Ok(()));
-    assert_eq!(block_on(failing), Ok(Err(err)));
+        // pushException: push an error value into a Result session.
+        let failing = control.wait_keyed(3, |m: &Msg| Some(m.text.parse::<i64>()));
+        let err = "x".parse::<i64>().unwrap_err();
+        assert_eq!(control.push(&3, Err::<i64, _>(err.clone())), Ok(()));
+        assert_eq!(block_on(failing), Ok(Err(err)));
+    });
 }
 
 #[test]

@@ -62,3 +62,23 @@ fn keyed_dispatches_for_two_keys() {
         assert_eq!(loom::future::block_on(two), Ok(20));
     });
 }
+
+/// A keyed dispatch may skip the hub lock when no unkeyed wait is registered; here an
+/// unkeyed wait registers on another thread while the dispatch runs. The event goes to
+/// exactly one of the two waits (the keyed one is older, so it wins whenever both are
+/// seen), and the second event to whichever is left.
+#[test]
+fn keyed_fast_path_vs_unkeyed_registration() {
+    loom_tests::model(|| {
+        let control = control();
+        let keyed = control.wait_keyed(1, |e: &(u32, u32)| Some(e.1));
+        let other = control.clone();
+        let t = loom_tests::spawn(move || other.wait(|e: &(u32, u32)| Some(e.1)));
+        assert_eq!(control.dispatch((1, 10)), None);
+        let unkeyed = t.join().unwrap();
+        assert_eq!(control.dispatch((1, 20)), None);
+        assert_eq!(loom::future::block_on(keyed), Ok(10));
+        assert_eq!(loom::future::block_on(unkeyed), 20);
+        assert_eq!(control.waiting(), 0);
+    });
+}
