@@ -654,7 +654,7 @@ where
                 }
             }
 
-            // Then the waiters, unkeyed and under the event's key merged by id, oldest
+            // Then the waiters, unkeyed and under the event's key merged by epoch, oldest
             // first, until one takes the event (invariant 1).
             let mut keyed_list = match (&mut shard_state, shard) {
                 (Some(shard_state), Some((_, key))) => shard_state.list_mut(key),
