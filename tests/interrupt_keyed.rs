@@ -412,3 +412,145 @@ fn by_key_calls_on_a_control_without_key_function_find_no_session() {
     assert_eq!(control.cancel_session(&(), "x"), Err(NoSession));
     assert_eq!(control.waiting_on(&()), 0);
 }
+
+/// A reference model of the contract, checked against the real control over random
+/// sequences of keyed and unkeyed registrations, drops, dispatches, pushes and
+/// cancellations: every event goes to the oldest live wait that is unkeyed or under
+/// its key and whose selector accepts it, or comes back.
+#[test]
+fn random_operations_match_the_reference_model() {
+    within(60, || {
+        /// Wait `n` accepts events whose value is not divisible by `skip`.
+        struct ModelWait {
+            n: usize,
+            key: Option<u32>,
+            skip: u32,
+        }
+        enum Real {
+            Keyed(WaitWith<(u32, u32), (usize, u32), u32>),
+            Unkeyed(cancel_token::Wait<(u32, u32), (usize, u32), u32>),
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move |below: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as u32
+        };
+        for round in 0..200 {
+            let control = InterruptControl::<(u32, u32), u32>::keyed(|e: &(u32, u32)| {
+                (e.0 != 0).then_some(e.0)
+            });
+            let mut model: Vec<ModelWait> = Vec::new();
+            let mut real: Vec<Option<Real>> = Vec::new();
+            let mut delivered: Vec<Option<u32>> = Vec::new();
+            for _ in 0..60 {
+                match random(10) {
+                    0..=2 => {
+                        let (n, key, skip) = (real.len(), random(4), 2 + random(3));
+                        let selector = move |e: &(u32, u32)| (e.1 % skip != 0).then_some((n, e.1));
+                        let wait = if key == 0 {
+                            Real::Unkeyed(control.wait(selector))
+                        } else {
+                            Real::Keyed(control.wait_keyed(key, selector))
+                        };
+                        real.push(Some(wait));
+                        delivered.push(None);
+                        let key = (key != 0).then_some(key);
+                        model.push(ModelWait { n, key, skip });
+                    }
+                    3 if !model.is_empty() => {
+                        let victim = model.remove(random(model.len() as u32) as usize);
+                        real[victim.n] = None;
+                    }
+                    4 => {
+                        let key = 1 + random(3);
+                        let open = model.iter().position(|w| w.key == Some(key));
+                        let expected = open.map(|i| model.remove(i));
+                        match control.cancel_session(&key, "model") {
+                            Ok(()) => {
+                                let n = expected.expect("model has a session").n;
+                                delivered[n] = Some(u32::MAX);
+                            }
+                            Err(NoSession) => assert!(expected.is_none(), "round {round}"),
+                        }
+                    }
+                    _ => {
+                        let event = (random(4), 1 + random(50));
+                        let taker = model.iter().position(|w| {
+                            (w.key.is_none() || w.key == Some(event.0)) && event.1 % w.skip != 0
+                        });
+                        let back = control.dispatch(event);
+                        match taker {
+                            Some(i) => {
+                                assert_eq!(back, None, "round {round}: {event:?}");
+                                let taken = model.remove(i);
+                                delivered[taken.n] = Some(event.1);
+                            }
+                            None => assert_eq!(back, Some(event), "round {round}"),
+                        }
+                    }
+                }
+                assert_eq!(control.waiting(), model.len(), "round {round}");
+            }
+            // Every finished wait resolves with exactly what the model delivered.
+            for (n, wait) in real.into_iter().enumerate() {
+                let Some(wait) = wait else { continue };
+                let mut wait = wait;
+                let outcome = match &mut wait {
+                    Real::Keyed(w) => match poll_noop(w) {
+                        Poll::Ready(Ok((m, v))) => Some((m, v)),
+                        Poll::Ready(Err(_)) => Some((n, u32::MAX)),
+                        Poll::Pending => None,
+                    },
+                    Real::Unkeyed(w) => match poll_noop(w) {
+                        Poll::Ready(got) => Some(got),
+                        Poll::Pending => None,
+                    },
+                };
+                assert_eq!(
+                    outcome,
+                    delivered[n].map(|v| (n, v)),
+                    "round {round}, wait {n}"
+                );
+            }
+        }
+    });
+}
+
+/// A session awaited on a tokio worker is completed by `push` from a plain thread, and
+/// another is cancelled from a third: both wake.
+#[test]
+fn push_and_cancel_from_other_threads_wake_tokio_tasks() {
+    within(20, || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let control = control();
+        let pushed = text_of(&control, 1);
+        let cancelled = text_of(&control, 2);
+        let a = runtime.spawn(pushed);
+        let b = runtime.spawn(cancelled);
+        let pusher = {
+            let control = control.clone();
+            thread::spawn(move || {
+                while control.push(&1, "from outside".to_string()).is_err() {
+                    thread::yield_now();
+                }
+            })
+        };
+        let canceller = {
+            let control = control.clone();
+            thread::spawn(move || control.cancel_session(&2, "closed"))
+        };
+        pusher.join().unwrap();
+        assert_eq!(canceller.join().unwrap(), Ok(()));
+        runtime.block_on(async {
+            assert_eq!(a.await.unwrap(), Ok("from outside".to_string()));
+            let err = b.await.unwrap().unwrap_err();
+            assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"closed"));
+        });
+        assert_eq!(control.waiting(), 0);
+    });
+}
