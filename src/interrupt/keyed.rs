@@ -566,7 +566,8 @@ where
     /// outside the dispatch path: simbot's `provider.push`. For simbot's
     /// `pushException`, make the session's value a `Result` and push an `Err`.
     ///
-    /// Returns [`PushError::NoSession`] if no wait is filed under `key`, and
+    /// Returns [`PushError::NoSession`] if no wait is filed under `key` (always, on a
+    /// control made by [`new`](InterruptControl::new)), and
     /// [`PushError::WrongType`] if none of those waits resolves to a `T` (the type the
     /// selector returns, or the event type for `wait_for_keyed`); either gives the value
     /// back. Waits whose token already fired are skipped. The session's waker runs on
@@ -605,7 +606,8 @@ where
 
     /// Ends the oldest session under `key` with `Err(CanceledError)` carrying `reason`
     /// (any value; a [`CancelReason`] is kept as it is): simbot's `provider.cancel`.
-    /// Returns [`NoSession`] if no wait is filed under `key`.
+    /// Returns [`NoSession`] if no wait is filed under `key` (always, on a control made
+    /// by [`new`](InterruptControl::new)).
     ///
     /// # Panics
     /// If called from inside a selector or predicate of this control.
@@ -633,7 +635,8 @@ where
         .map_err(|_| NoSession)
     }
 
-    /// How many waits are filed under `key`.
+    /// How many waits are filed under `key` (0 on a control made by
+    /// [`new`](InterruptControl::new)).
     ///
     /// # Panics
     /// If called from inside a selector or predicate of this control.
