@@ -57,7 +57,7 @@ mod task;
 mod timer;
 mod token;
 
-pub use interrupt::{InterruptControl, InterruptGuard, Wait, WaitWith};
+pub use interrupt::{InterruptControl, InterruptGuard, NoSession, PushError, Wait, WaitWith};
 pub use task::{
     Completion, Finished, MaybeCanceled, Task, TaskCompletionSource, TaskHandle, TaskStatus,
     WithTimeout,

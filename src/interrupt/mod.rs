@@ -2,10 +2,13 @@
 //! by one.
 //!
 //! `control.rs` holds the hub and the dispatch algorithm (its invariants open the
-//! file); `wait.rs` holds the per-wait node and the futures.
+//! file); `keyed.rs` the shards of keyed waits and the by-key API; `wait.rs` the
+//! per-wait node and the futures.
 
 mod control;
+mod keyed;
 mod wait;
 
 pub use control::{InterruptControl, InterruptGuard};
+pub use keyed::{NoSession, PushError};
 pub use wait::{Wait, WaitWith};

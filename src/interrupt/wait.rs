@@ -9,12 +9,13 @@
 //! # Node invariants
 //!
 //! 1. `outcome` leaves `Waiting` exactly once, under the `state` lock: to `Ready` or
-//!    `Panicked` by the one dispatcher that offered it an event (dispatchers are
-//!    serialized by the hub lock), or to `Canceled` by the future's own poll after it
-//!    removed the node from the hub. While the node is in the hub's list, it is
-//!    `Waiting`.
-//! 2. The `selector` lock is taken only by a dispatcher holding the hub lock, for the
-//!    whole selector call. So it is never contended, and user code holding it cannot
+//!    `Panicked` by the one dispatcher that offered it an event (dispatchers of one
+//!    list are serialized by that list's lock: the hub lock, or a keyed wait's shard
+//!    lock), to `Ready` or `Aborted` by the one `push` / `cancel_session` that took it
+//!    off its shard, or to `Canceled` by the future's own poll after it removed the
+//!    node from the hub. While the node is in a list, it is `Waiting`.
+//! 2. The `selector` lock is taken only by a dispatcher holding the lock of the node's
+//!    list, for the whole selector call. So it is never contended, and user code holding it cannot
 //!    deadlock: every other path into a node (poll, wake, cancel) takes `state`, never
 //!    `selector`, and no path takes `state` while user code runs.
 //! 3. The selector sees the event by reference and only `wait_for`'s wrapper moves it,
@@ -30,7 +31,10 @@ use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use std::hash::Hash;
+
 use super::control::Hub;
+use super::keyed::Shard;
 use crate::loom_shim::{Arc, Mutex};
 use crate::{CanceledError, CancellationRegistration, CancellationToken, CancellationTokenSource};
 
@@ -96,17 +100,25 @@ pub(crate) enum Offered {
 pub(crate) trait Offer<E>: Send + Sync {
     /// Offers `event` (always `Some`). The caller holds the hub lock (invariant 2).
     fn offer(&self, event: &mut Option<E>) -> Offered;
+    /// Takes the value out of `value` (an `&mut Option<T>`) if `T` is this node's output
+    /// type, finishing the node; false if the type differs. The caller took the node
+    /// off its shard (invariant 1). Runs no user code.
+    fn push(&self, value: &mut dyn Any) -> bool;
+    /// Finishes the node with `error`. The caller took the node off its shard
+    /// (invariant 1). Runs no user code.
+    fn abort(&self, error: CanceledError);
     /// Wakes the future, if it left a waker. Called with no lock held.
     fn wake(&self);
 }
 
 /// The future's view of a node.
 pub(crate) trait Slot<T>: Send + Sync {
-    /// Ready with the value once taken; resumes a selector's panic.
-    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<T>;
-    /// After the node left the hub because its token fired: the value if one was taken
-    /// in time, else marks the node canceled.
-    fn finish_canceled(&self) -> Option<T>;
+    /// Ready with the value once taken (`Err` once aborted by `cancel_session`);
+    /// resumes a selector's panic.
+    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Result<T, CanceledError>>;
+    /// After the node left the hub because its token fired: the outcome if one was
+    /// set in time, else marks the node canceled.
+    fn finish_canceled(&self) -> Option<Result<T, CanceledError>>;
     /// Wakes the future, if it left a waker. Called with no lock held.
     fn wake_waiter(&self);
 }
@@ -115,6 +127,8 @@ enum Outcome<T> {
     Waiting,
     Ready(T),
     Panicked(Box<dyn Any + Send>),
+    /// Ended from outside by `cancel_session`.
+    Aborted(CanceledError),
     Canceled,
     Delivered,
 }
@@ -165,16 +179,30 @@ where
         }
     }
 
+    fn push(&self, value: &mut dyn Any) -> bool {
+        let Some(value) = value.downcast_mut::<Option<S::Output>>() else {
+            return false;
+        };
+        let value = value.take().expect("a push carries its value");
+        self.state.lock().outcome = Outcome::Ready(value);
+        true
+    }
+
+    fn abort(&self, error: CanceledError) {
+        self.state.lock().outcome = Outcome::Aborted(error);
+    }
+
     fn wake(&self) {
         self.wake_waiter();
     }
 }
 
 impl<S: Send, T: Send> Slot<T> for Node<S, T> {
-    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<T> {
+    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Result<T, CanceledError>> {
         let mut state = self.state.lock();
         match std::mem::replace(&mut state.outcome, Outcome::Delivered) {
-            Outcome::Ready(value) => Poll::Ready(value),
+            Outcome::Ready(value) => Poll::Ready(Ok(value)),
+            Outcome::Aborted(error) => Poll::Ready(Err(error)),
             Outcome::Panicked(payload) => {
                 drop(state);
                 panic::resume_unwind(payload)
@@ -193,12 +221,16 @@ impl<S: Send, T: Send> Slot<T> for Node<S, T> {
         }
     }
 
-    fn finish_canceled(&self) -> Option<T> {
+    fn finish_canceled(&self) -> Option<Result<T, CanceledError>> {
         let mut state = self.state.lock();
         match std::mem::replace(&mut state.outcome, Outcome::Canceled) {
             Outcome::Ready(value) => {
                 state.outcome = Outcome::Delivered;
-                Some(value)
+                Some(Ok(value))
+            }
+            Outcome::Aborted(error) => {
+                state.outcome = Outcome::Delivered;
+                Some(Err(error))
             }
             Outcome::Panicked(payload) => {
                 state.outcome = Outcome::Delivered;
@@ -241,20 +273,44 @@ impl<S: Send, T: Send> Slot<T> for Node<S, T> {
 /// If the selector panicked, polling resumes that panic (the event it was looking at
 /// went on to the next waiter). Polling again after completion panics.
 #[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
-pub struct Wait<E, T> {
-    hub: Arc<Hub<E>>,
+pub struct Wait<E, T, K = ()> {
+    owner: Owner<E, K>,
     node: StdArc<dyn Slot<T>>,
+    /// Unique in the wait's list (the hub's, or its shard's), and sorted there.
     id: u64,
+    /// The key a keyed wait is filed under (`None` for an unkeyed wait).
+    key: Option<K>,
     /// The node left the hub and its outcome was delivered: nothing to remove on drop.
     done: bool,
 }
 
-impl<E: Send + 'static, T: Send + 'static> Wait<E, T> {
-    pub(crate) fn new(hub: Arc<Hub<E>>, node: StdArc<dyn Slot<T>>, id: u64) -> Self {
+/// Where a wait lives, to be removed from on drop.
+pub(crate) enum Owner<E, K> {
+    /// An unkeyed wait: the hub's list.
+    Hub(Arc<Hub<E, K>>),
+    /// A keyed wait: its shard, and the address of the hub the shard belongs to (for
+    /// the re-entrancy check). Holding the shard, not the hub, keeps the hub's reference
+    /// count out of the keyed path, so threads on different shards share no cache line.
+    Shard(Arc<Shard<E, K>>, usize),
+}
+
+impl<E, T, K> Wait<E, T, K>
+where
+    E: Send + 'static,
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        owner: Owner<E, K>,
+        node: StdArc<dyn Slot<T>>,
+        id: u64,
+        key: Option<K>,
+    ) -> Self {
         Wait {
-            hub,
+            owner,
             node,
             id,
+            key,
             done: false,
         }
     }
@@ -278,7 +334,7 @@ impl<E: Send + 'static, T: Send + 'static> Wait<E, T> {
     /// assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"user left"));
     /// assert_eq!(control.dispatch(11), Some(11)); // nobody waits any more
     /// ```
-    pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T> {
+    pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T, K> {
         WaitWith::new(self, token.clone())
     }
 
@@ -295,43 +351,65 @@ impl<E: Send + 'static, T: Send + 'static> Wait<E, T> {
     /// assert!(err.is_timeout());
     /// assert_eq!(control.waiting(), 0);
     /// ```
-    pub fn with_timeout(self, timeout: Duration) -> WaitWith<E, T> {
+    pub fn with_timeout(self, timeout: Duration) -> WaitWith<E, T, K> {
         let source = CancellationTokenSource::with_timeout(timeout);
         WaitWith::new(self, source.token())
     }
 }
 
-impl<E: Send + 'static, T: Send + 'static> Future for Wait<E, T> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let this = self.get_mut();
-        let result = this.node.poll_outcome(cx);
+impl<E, T, K> Wait<E, T, K> {
+    /// Polls the node; `Err` only for a keyed wait ended by `cancel_session`.
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, CanceledError>> {
+        let result = self.node.poll_outcome(cx);
         if result.is_ready() {
-            // The dispatcher that filled the slot already took the node off the hub.
-            this.done = true;
+            // Whoever filled the slot (a dispatcher, `push`, `cancel_session`) already
+            // took the node off the hub.
+            self.done = true;
         }
         result
     }
-}
 
-impl<E, T> Wait<E, T> {
     /// Takes the node off the hub, if a dispatcher has not already.
     fn remove(&mut self) {
         if !self.done {
             self.done = true;
-            self.hub.remove_waiter(self.id);
+            match (&self.owner, self.key.take()) {
+                (Owner::Shard(shard, hub), Some(key)) => {
+                    // Through the pointer the shard was made with, where `K`'s bounds
+                    // are known, so this `Drop` needs none.
+                    (shard.remove)(shard, *hub, key, self.id)
+                }
+                (Owner::Hub(hub), None) => hub.remove_waiter(self.id),
+                _ => unreachable!("keyed waits are owned by shards, unkeyed ones by the hub"),
+            }
         }
     }
 }
 
-impl<E, T> Drop for Wait<E, T> {
+impl<E: Send + 'static, T: Send + 'static, K> Future for Wait<E, T, K> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.get_mut().poll_result(cx) {
+            Poll::Ready(Ok(value)) => Poll::Ready(value),
+            Poll::Pending => Poll::Pending,
+            // Only keyed waits are aborted, and those are only handed out as `WaitWith`.
+            Poll::Ready(Err(_)) => unreachable!("an unkeyed wait was aborted"),
+        }
+    }
+}
+
+// Nothing in a wait is ever pinned (the key is only moved out on drop), so it is
+// `Unpin` whatever `K` is.
+impl<E, T, K> Unpin for Wait<E, T, K> {}
+
+impl<E, T, K> Drop for Wait<E, T, K> {
     fn drop(&mut self) {
         self.remove();
     }
 }
 
-impl<E, T> fmt::Debug for Wait<E, T> {
+impl<E, T, K> fmt::Debug for Wait<E, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wait")
             .field("id", &self.id)
@@ -340,15 +418,19 @@ impl<E, T> fmt::Debug for Wait<E, T> {
     }
 }
 
-/// Future of [`Wait::with_token`] and [`Wait::with_timeout`]: `Ok` with the selector's
-/// value, or `Err(CanceledError)` once the token is cancelled or the deadline passes;
-/// the wait is then removed from the control.
+/// Future of [`Wait::with_token`], [`Wait::with_timeout`] and of keyed waits
+/// ([`InterruptControl::wait_keyed`](crate::InterruptControl::wait_keyed)): `Ok` with
+/// the selector's value, or `Err(CanceledError)` once the token is cancelled, the
+/// deadline passes, or the keyed wait is ended by
+/// [`cancel_session`](crate::InterruptControl::cancel_session); the wait is then
+/// removed from the control.
 ///
 /// If an event was taken before the token fired, `Ok` wins: a consumed event is never
 /// dropped on the floor by a cancellation.
 ///
 /// It holds one [`CancellationRegistration`] on the token (one allocation besides the
-/// wait's own) that wakes it on cancel; it is `Unpin` and `Send`.
+/// wait's own; none for a keyed wait not bound to a token) that wakes it on cancel; it
+/// is `Unpin` and `Send`.
 ///
 /// # Cancel safety
 /// As for [`Wait`]: dropping it removes the wait; a value it already took is dropped
@@ -358,16 +440,35 @@ impl<E, T> fmt::Debug for Wait<E, T> {
 /// As for [`Wait`]: polling resumes a selector's panic; polling after completion
 /// panics.
 #[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
-pub struct WaitWith<E, T> {
-    wait: Wait<E, T>,
+pub struct WaitWith<E, T, K = ()> {
+    wait: Wait<E, T, K>,
     token: CancellationToken,
     /// Wakes the node's waker when the token is cancelled; unregistered on drop.
     _wake_on_cancel: CancellationRegistration,
 }
 
-impl<E: Send + 'static, T: Send + 'static> WaitWith<E, T> {
-    fn new(wait: Wait<E, T>, token: CancellationToken) -> Self {
-        wait.hub.bind_token(wait.id, token.clone());
+impl<E, T, K> WaitWith<E, T, K>
+where
+    E: Send + 'static,
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(wait: Wait<E, T, K>, token: CancellationToken) -> Self {
+        if !token.can_be_canceled() {
+            // A keyed wait not bound to a token (yet): nothing to bind or wake on.
+            return WaitWith {
+                wait,
+                token,
+                _wake_on_cancel: CancellationRegistration::inert(),
+            };
+        }
+        match (&wait.owner, &wait.key) {
+            (Owner::Shard(shard, hub), Some(key)) => {
+                shard.bind_token(*hub, key, wait.id, token.clone())
+            }
+            (Owner::Hub(hub), None) => hub.bind_token(wait.id, token.clone()),
+            _ => unreachable!("keyed waits are owned by shards, unkeyed ones by the hub"),
+        }
         let node = wait.node.clone();
         // Runs inline if the token is already cancelled, waking nobody; `poll` then sees
         // the cancellation itself.
@@ -380,7 +481,11 @@ impl<E: Send + 'static, T: Send + 'static> WaitWith<E, T> {
     }
 
     /// Also ends the wait when `token` is cancelled: either token now ends it.
-    pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T> {
+    pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T, K> {
+        if !self.token.can_be_canceled() {
+            // A keyed wait not bound yet: nothing to link to.
+            return WaitWith::new(self.wait, token.clone());
+        }
         let linked = CancellationTokenSource::linked([&self.token, token]);
         WaitWith::new(self.wait, linked.token())
     }
@@ -398,22 +503,25 @@ impl<E: Send + 'static, T: Send + 'static> WaitWith<E, T> {
     ///     .with_timeout(Duration::from_millis(5));
     /// assert!(futures::executor::block_on(wait).unwrap_err().is_timeout());
     /// ```
-    pub fn with_timeout(self, timeout: Duration) -> WaitWith<E, T> {
+    pub fn with_timeout(self, timeout: Duration) -> WaitWith<E, T, K> {
+        if !self.token.can_be_canceled() {
+            return self.wait.with_timeout(timeout);
+        }
         let linked = CancellationTokenSource::linked([&self.token]);
         linked.cancel_after(timeout);
         WaitWith::new(self.wait, linked.token())
     }
 }
 
-impl<E: Send + 'static, T: Send + 'static> Future for WaitWith<E, T> {
+impl<E: Send + 'static, T: Send + 'static, K> Future for WaitWith<E, T, K> {
     type Output = Result<T, CanceledError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         // This stores our waker before we look at the token: a cancel after the look
         // finds the waker and wakes us (the callback in `new`).
-        if let Poll::Ready(value) = Pin::new(&mut this.wait).poll(cx) {
-            return Poll::Ready(Ok(value));
+        if let Poll::Ready(outcome) = this.wait.poll_result(cx) {
+            return Poll::Ready(outcome);
         }
         if !this.token.is_cancellation_requested() {
             return Poll::Pending;
@@ -421,13 +529,13 @@ impl<E: Send + 'static, T: Send + 'static> Future for WaitWith<E, T> {
         // Off the hub first, so no dispatcher can fill the slot after we look at it.
         this.wait.remove();
         match this.wait.node.finish_canceled() {
-            Some(value) => Poll::Ready(Ok(value)),
+            Some(outcome) => Poll::Ready(outcome),
             None => Poll::Ready(Err(this.token.canceled_error())),
         }
     }
 }
 
-impl<E, T> fmt::Debug for WaitWith<E, T> {
+impl<E, T, K> fmt::Debug for WaitWith<E, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitWith")
             .field("wait", &self.wait)
