@@ -202,3 +202,60 @@ fn a_leaked_polled_future_does_not_trip_the_last_drop() {
     drop(token);
     drop(source); // The last handle: must not panic or abort on the linked waiter.
 }
+
+/// A panic payload whose own `Drop` panics (unless already unwinding).
+struct PanickyPayload(Arc<AtomicUsize>);
+
+impl Drop for PanickyPayload {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+        if !std::thread::panicking() {
+            panic!("payload dropped");
+        }
+    }
+}
+
+#[test]
+fn an_interrupt_predicate_whose_panic_payload_panics_on_drop_loses_nothing() {
+    within(LIMIT, || {
+        use cancel_token::InterruptControl;
+        let control = InterruptControl::<u32>::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let first = CancellationTokenSource::new();
+        let second = CancellationTokenSource::new();
+        let final_acts = Arc::new(AtomicUsize::new(0));
+        let acts: Vec<_> = [&first, &second]
+            .iter()
+            .map(|s| {
+                let final_acts = final_acts.clone();
+                s.token().register(move |_| {
+                    final_acts.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        let payload_drops = drops.clone();
+        let _bad = control.interrupt_on(&first, move |_| {
+            std::panic::panic_any(PanickyPayload(payload_drops.clone()))
+        });
+        let _good = control.interrupt_on(&second, |e| *e == 7);
+        let result = quiet(|| control.dispatch(7));
+        assert!(
+            result.is_err(),
+            "the payload's panic surfaces from dispatch, at its end"
+        );
+        assert_eq!(
+            drops.load(SeqCst),
+            1,
+            "the payload was dropped exactly once"
+        );
+        assert!(first.is_cancellation_requested());
+        assert!(
+            second.is_cancellation_requested(),
+            "the other interrupter still fired"
+        );
+        assert_eq!(final_acts.load(SeqCst), 2, "both final acts ran");
+        // The hub is not left locked or half-updated.
+        assert_eq!(control.dispatch(8), Some(8));
+        drop(acts);
+    });
+}

@@ -76,6 +76,7 @@ use super::wait::{EventSelector, MapSelector, Node, Offer, Offered, Owner, Selec
 use crate::loom_shim::{
     thread_local, Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering,
 };
+use crate::token::{drop_contained, keep_first_panic, resume_unless_unwinding};
 use crate::{CancelReason, CancellationToken, CancellationTokenSource};
 
 thread_local! {
@@ -605,6 +606,7 @@ where
         let mut finished: Vec<WaiterEntry<E>> = Vec::new();
         let mut fired: Vec<(CancellationTokenSource, CancelReason)> = Vec::new();
         let mut dropped: Vec<Interrupter<E>> = Vec::new();
+        let mut payloads: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
         hub.check_not_running("dispatch");
         // Invariant 1: the hub lock only if unkeyed waits or interrupters may be there.
         // Relaxed: see `Hub::publish`.
@@ -650,6 +652,8 @@ where
                         ));
                         fired.push((interrupter.source.clone(), reason));
                         dropped.push(interrupter);
+                        // Its `Drop` is user code: not under the hub lock.
+                        payloads.push(payload);
                     }
                 }
             }
@@ -730,21 +734,24 @@ where
         for entry in &finished {
             entry.node.wake();
         }
+        // Every final act runs and every value is dropped even if some panic (their
+        // `Drop`s are user code too); the first panic is resumed at the end.
         let mut first_panic = None;
         for (source, reason) in fired {
             if let Err(payload) =
                 panic::catch_unwind(AssertUnwindSafe(|| source.cancel_with(reason)))
             {
-                first_panic.get_or_insert(payload);
+                keep_first_panic(&mut first_panic, payload);
             }
         }
-        drop(consumed);
-        drop(taken);
-        drop(finished);
-        drop(dropped);
-        if let Some(payload) = first_panic {
-            panic::resume_unwind(payload);
+        drop_contained(consumed, &mut first_panic);
+        drop_contained(taken, &mut first_panic);
+        drop_contained(finished, &mut first_panic);
+        drop_contained(dropped, &mut first_panic);
+        for payload in payloads {
+            drop_contained(payload, &mut first_panic);
         }
+        resume_unless_unwinding(first_panic);
         event
     }
 

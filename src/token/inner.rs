@@ -569,7 +569,7 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
 /// payload, dropped the same way; only past a few such rounds (a payload chain built to
 /// panic forever) is the rest forgotten. Nothing unwinds out of the middle of a drain,
 /// where it would leave a callback `Running` or wakers half-read.
-pub(super) fn keep_first_panic(
+pub(crate) fn keep_first_panic(
     first: &mut Option<Box<dyn Any + Send>>,
     payload: Box<dyn Any + Send>,
 ) {
@@ -591,17 +591,17 @@ fn drop_payload(mut payload: Box<dyn Any + Send>) {
     std::mem::forget(payload);
 }
 
-/// Drops `r` (which may free `Inner`s and so run reasons' `Drop`s), keeping a panic
-/// for later instead of unwinding out of a work list.
-pub(super) fn drop_contained(r: Ref, panic: &mut Option<Box<dyn Any + Send>>) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(r))) {
+/// Drops `value` (a `Ref`, which may free `Inner`s and so run reasons' `Drop`s, or any
+/// user value), keeping a panic for later instead of unwinding out of a work list.
+pub(crate) fn drop_contained<T>(value: T, panic: &mut Option<Box<dyn Any + Send>>) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
         keep_first_panic(panic, payload);
     }
 }
 
 /// Resumes a kept panic, unless this thread is already unwinding (a second panic would
 /// abort); then the payload is dropped, contained the same way.
-pub(super) fn resume_unless_unwinding(panic: Option<Box<dyn Any + Send>>) {
+pub(crate) fn resume_unless_unwinding(panic: Option<Box<dyn Any + Send>>) {
     let Some(payload) = panic else { return };
     if std::thread::panicking() {
         drop_payload(payload);

@@ -12,7 +12,7 @@ mod token;
 mod waiter;
 
 pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled};
-pub(crate) use inner::{Inner, Ref};
+pub(crate) use inner::{drop_contained, keep_first_panic, resume_unless_unwinding, Inner, Ref};
 pub use reason::{CancelReason, CanceledError};
 pub use registration::CancellationRegistration;
 pub use source::CancellationTokenSource;
