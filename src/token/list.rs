@@ -108,8 +108,22 @@ impl List {
         if node.is_null() {
             return None;
         }
-        // SAFETY: `node` is linked, so valid (invariant 4), and we hold the lock.
-        unsafe { self.unlink_linked(node) };
+        // The head has no predecessor: only its successor's `prev` changes. The popped
+        // node's own `prev`/`next` are left stale; `linked` says they mean nothing, and
+        // `push_front` rewrites them.
+        // SAFETY: `node` is linked, so valid (invariant 4), and so is its successor; we
+        // hold the lock.
+        unsafe {
+            let next = (*node).links.with_mut(|l| {
+                debug_assert!((*l).prev.is_null());
+                (*l).linked = false;
+                (*l).next
+            });
+            if !next.is_null() {
+                (*next).links.with_mut(|l| (*l).prev = ptr::null());
+            }
+            self.head = next;
+        }
         Some(node)
     }
 
