@@ -49,12 +49,14 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod group;
 mod interrupt;
 mod loom_shim;
 mod task;
 mod timer;
 mod token;
 
+pub use group::{sleep, until_canceled, Sleep, UntilCanceled};
 pub use interrupt::{InterruptControl, InterruptGuard, Wait, WaitWith};
 pub use task::{
     Completion, Finished, MaybeCanceled, Task, TaskCompletionSource, TaskHandle, TaskStatus,
