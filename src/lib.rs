@@ -56,7 +56,10 @@ mod task;
 mod timer;
 mod token;
 
-pub use group::{sleep, until_canceled, Sleep, UntilCanceled};
+pub use group::{
+    sleep, until_canceled, ChildFaulted, GroupClosed, GroupHandle, Join, JoinOutcomes, Sleep,
+    TaskGroup, UntilCanceled,
+};
 pub use interrupt::{InterruptControl, InterruptGuard, Wait, WaitWith};
 pub use task::{
     Completion, Finished, MaybeCanceled, Task, TaskCompletionSource, TaskHandle, TaskStatus,
