@@ -60,6 +60,7 @@ pub use group::{
     sleep, until_canceled, ChildFaulted, GroupClosed, GroupHandle, Join, JoinOutcomes, Sleep,
     TaskGroup, UntilCanceled,
 };
+pub use group::{when_all, when_any, WhenAll, WhenAny};
 pub use interrupt::{InterruptControl, InterruptGuard, Wait, WaitWith};
 pub use task::{
     Completion, Finished, MaybeCanceled, Task, TaskCompletionSource, TaskHandle, TaskStatus,

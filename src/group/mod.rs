@@ -12,6 +12,7 @@ mod shared;
 mod sleep;
 mod stream;
 mod waker;
+mod when;
 
 pub(crate) use node::Child;
 
@@ -21,3 +22,4 @@ pub use handle::{GroupClosed, GroupHandle};
 pub use join::{Join, JoinOutcomes};
 pub use sleep::{sleep, Sleep};
 pub use stream::{until_canceled, UntilCanceled};
+pub use when::{when_all, when_any, WhenAll, WhenAny};
