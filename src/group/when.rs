@@ -31,13 +31,16 @@ use crate::{MaybeCanceled, Task};
 /// use cancel_token::{sleep, when_all, CancellationToken, ChildFaulted, Task, TaskStatus};
 /// use std::time::Duration;
 ///
+/// // The tasks share one future type: one `async fn`, or box them.
+/// async fn fetch(ms: u64, ok: bool, token: CancellationToken) -> std::io::Result<u32> {
+///     sleep(Duration::from_millis(ms), &token).await?;
+///     if ok { Ok(1) } else { Err(std::io::Error::other("no route")) }
+/// }
+///
 /// let none = CancellationToken::none();
-/// let slow = Task::with_token(&none, |token| async move {
-///     sleep(Duration::from_secs(3600), &token).await?; // cancelled long before
-///     Ok::<u32, std::io::Error>(1)
-/// });
+/// let slow = Task::with_token(&none, |token| fetch(3_600_000, true, token)); // cancelled long before
 /// let slow_handle = slow.handle();
-/// let failing = Task::with_token(&none, |_| async { Err(std::io::Error::other("no route")) });
+/// let failing = Task::with_token(&none, |token| fetch(0, false, token));
 /// let err = futures::executor::block_on(when_all([slow, failing])).unwrap_err();
 /// assert_eq!(err.to_string(), "no route");
 /// assert_eq!(slow_handle.status(), TaskStatus::Canceled); // cancelled and awaited
