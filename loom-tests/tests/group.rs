@@ -67,10 +67,11 @@ fn group_child_finishing_vs_group_cancel() {
 fn group_last_child_finishing_while_awaited() {
     static SEEN: Seen = Seen::new();
     loom_tests::model(|| {
-        let group = TaskGroup::<u32, CanceledError>::new(&CancellationToken::none())
-            .with_spawner(|child| {
+        let group = TaskGroup::<u32, CanceledError>::new(&CancellationToken::none()).with_spawner(
+            |child| {
                 drop(loom_tests::spawn(move || block_on(child)));
-            });
+            },
+        );
         let child = group.spawn(|_| async { Ok(7) });
         let finished_first = child.is_finished();
         assert_eq!(block_on(group.join()), Ok(vec![7]));
