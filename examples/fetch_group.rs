@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cancel_token::{
     sleep, when_any, CanceledError, CancellationToken, CancellationTokenSource, ChildFaulted, Task,
-    TaskGroup, TaskHandle,
+    TaskGroup, TaskHandle, TaskStatus,
 };
 use futures::executor::block_on;
 
