@@ -285,7 +285,12 @@ fn no_child_outlives_a_dropped_join() {
             let guard = live.guard();
             let seen_cancel = seen_cancel.clone();
             group.spawn(move |token| async move {
-                struct OnDrop(CancellationToken, Arc<AtomicUsize>, Guard);
+                // The guard is held for its `Drop` only.
+                struct OnDrop(
+                    CancellationToken,
+                    Arc<AtomicUsize>,
+                    #[allow(dead_code)] Guard,
+                );
                 impl Drop for OnDrop {
                     fn drop(&mut self) {
                         // The body's cleanup runs with its token already cancelled.

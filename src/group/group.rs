@@ -28,7 +28,7 @@ use crate::{CancellationToken, MaybeCanceled, TaskHandle};
 ///
 /// * [`new`](Self::new), **fail fast** (kotlinx `coroutineScope`): the first child that
 ///   ends [`Faulted`](crate::TaskStatus::Faulted) — an error that is not a
-///   cancellation, or a panic — cancels its siblings with a [`ChildFaulted`] reason
+///   cancellation, or a panic — cancels its siblings with a [`ChildFaulted`](crate::ChildFaulted) reason
 ///   naming it; the join then waits for them and fails with that error.
 /// * [`supervisor`](Self::supervisor) (kotlinx `supervisorScope`): siblings keep
 ///   running; [`join_outcomes`](Self::join_outcomes) reports every child's result.
