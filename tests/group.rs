@@ -75,8 +75,10 @@ fn outputs_come_in_spawn_order_whatever_the_finish_order() {
 
 #[test]
 fn an_empty_group_joins_at_once() {
-    let group = TaskGroup::<(), CanceledError>::new(&CancellationToken::none());
-    assert_eq!(block_on(group.join()), Ok(vec![]));
+    within(LIMIT, || {
+        let group = TaskGroup::<(), CanceledError>::new(&CancellationToken::none());
+        assert_eq!(block_on(group.join()), Ok(vec![]));
+    });
 }
 
 #[test]
@@ -171,14 +173,16 @@ fn cancelling_the_parent_cancels_every_child_and_the_group_ends_canceled() {
 
 #[test]
 fn group_cancel_and_handle_cancel_end_it_canceled_even_if_children_complete() {
-    let group = TaskGroup::<u32, CanceledError>::new(&CancellationToken::none());
-    let child = group.spawn(|_| async { Ok(1) }); // ignores its token
-    assert!(group.cancel());
-    assert!(!group.handle().cancel());
-    let err = block_on(group.join()).unwrap_err();
-    assert!(err.reason().is_requested());
-    // Cancelled before its first poll: the body never ran.
-    assert_eq!(child.status(), TaskStatus::Canceled);
+    within(LIMIT, || {
+        let group = TaskGroup::<u32, CanceledError>::new(&CancellationToken::none());
+        let child = group.spawn(|_| async { Ok(1) }); // ignores its token
+        assert!(group.cancel());
+        assert!(!group.handle().cancel());
+        let err = block_on(group.join()).unwrap_err();
+        assert!(err.reason().is_requested());
+        // Cancelled before its first poll: the body never ran.
+        assert_eq!(child.status(), TaskStatus::Canceled);
+    });
 }
 
 #[test]
@@ -277,101 +281,105 @@ fn a_supervisor_child_panic_resumes_after_the_siblings_finished_normally() {
 
 #[test]
 fn no_child_outlives_a_dropped_join() {
-    let live = Live::default();
-    let group = TaskGroup::<u32, std::io::Error>::new(&CancellationToken::none());
-    let seen_cancel = Arc::new(AtomicUsize::new(0));
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            let guard = live.guard();
-            let seen_cancel = seen_cancel.clone();
-            group.spawn(move |token| async move {
-                // The guard is held for its `Drop` only.
-                struct OnDrop(
-                    CancellationToken,
-                    Arc<AtomicUsize>,
-                    #[allow(dead_code)] Guard,
-                );
-                impl Drop for OnDrop {
-                    fn drop(&mut self) {
-                        // The body's cleanup runs with its token already cancelled.
-                        if self.0.is_cancellation_requested() {
-                            self.1.fetch_add(1, SeqCst);
+    within(LIMIT, || {
+        let live = Live::default();
+        let group = TaskGroup::<u32, std::io::Error>::new(&CancellationToken::none());
+        let seen_cancel = Arc::new(AtomicUsize::new(0));
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                let guard = live.guard();
+                let seen_cancel = seen_cancel.clone();
+                group.spawn(move |token| async move {
+                    // The guard is held for its `Drop` only.
+                    struct OnDrop(
+                        CancellationToken,
+                        Arc<AtomicUsize>,
+                        #[allow(dead_code)] Guard,
+                    );
+                    impl Drop for OnDrop {
+                        fn drop(&mut self) {
+                            // The body's cleanup runs with its token already cancelled.
+                            if self.0.is_cancellation_requested() {
+                                self.1.fetch_add(1, SeqCst);
+                            }
                         }
                     }
-                }
-                let _on_drop = OnDrop(token.clone(), seen_cancel, guard);
-                std::future::pending::<()>().await;
-                Ok(0)
+                    let _on_drop = OnDrop(token.clone(), seen_cancel, guard);
+                    std::future::pending::<()>().await;
+                    Ok(0)
+                })
             })
-        })
-        .collect();
-    let handle = group.handle();
-    let mut join = group.join();
-    let (_, waker) = CountingWaker::new();
-    assert!(std::pin::Pin::new(&mut join)
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
-    assert!(children.iter().all(|c| c.status() == TaskStatus::Running));
-    assert_eq!(live.count(), 8);
-    drop(join);
-    assert_eq!(
-        live.count(),
-        0,
-        "every child's future was dropped with the join"
-    );
-    assert_eq!(seen_cancel.load(SeqCst), 8);
-    assert!(children.iter().all(|c| c.status() == TaskStatus::Canceled));
-    assert!(handle.is_closed());
-    assert!(handle.spawn(|_| async { Ok(1) }).is_err());
+            .collect();
+        let handle = group.handle();
+        let mut join = group.join();
+        let (_, waker) = CountingWaker::new();
+        assert!(std::pin::Pin::new(&mut join)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        assert!(children.iter().all(|c| c.status() == TaskStatus::Running));
+        assert_eq!(live.count(), 8);
+        drop(join);
+        assert_eq!(
+            live.count(),
+            0,
+            "every child's future was dropped with the join"
+        );
+        assert_eq!(seen_cancel.load(SeqCst), 8);
+        assert!(children.iter().all(|c| c.status() == TaskStatus::Canceled));
+        assert!(handle.is_closed());
+        assert!(handle.spawn(|_| async { Ok(1) }).is_err());
+    });
 }
 
 #[test]
 fn no_child_outlives_a_group_dropped_before_join_or_during_a_panic() {
-    let live = Live::default();
-    {
-        let group = TaskGroup::<u32, std::io::Error>::new(&CancellationToken::none());
-        for _ in 0..3 {
-            let guard = live.guard();
-            group.spawn(move |_| async move {
-                let _guard = guard;
-                Ok(1)
-            });
-        }
-        assert_eq!(live.count(), 3);
-    }
-    assert_eq!(live.count(), 0);
-
-    // A panic in the awaiting code unwinds through the join: children go with it.
-    let children = Arc::new(Mutex::new(Vec::new()));
-    let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        block_on(async {
+    within(LIMIT, || {
+        let live = Live::default();
+        {
             let group = TaskGroup::<u32, std::io::Error>::new(&CancellationToken::none());
             for _ in 0..3 {
                 let guard = live.guard();
-                children
-                    .lock()
-                    .unwrap()
-                    .push(group.spawn(move |token| async move {
-                        let _guard = guard;
-                        wait_for_cancel(token).await
-                    }));
+                group.spawn(move |_| async move {
+                    let _guard = guard;
+                    Ok(1)
+                });
             }
-            let mut join = group.join();
-            futures::future::poll_fn(|cx| {
-                assert!(std::pin::Pin::new(&mut join).poll(cx).is_pending());
-                Poll::Ready(())
+            assert_eq!(live.count(), 3);
+        }
+        assert_eq!(live.count(), 0);
+
+        // A panic in the awaiting code unwinds through the join: children go with it.
+        let children = Arc::new(Mutex::new(Vec::new()));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            block_on(async {
+                let group = TaskGroup::<u32, std::io::Error>::new(&CancellationToken::none());
+                for _ in 0..3 {
+                    let guard = live.guard();
+                    children
+                        .lock()
+                        .unwrap()
+                        .push(group.spawn(move |token| async move {
+                            let _guard = guard;
+                            wait_for_cancel(token).await
+                        }));
+                }
+                let mut join = group.join();
+                futures::future::poll_fn(|cx| {
+                    assert!(std::pin::Pin::new(&mut join).poll(cx).is_pending());
+                    Poll::Ready(())
+                })
+                .await;
+                panic!("the awaiting code panics");
             })
-            .await;
-            panic!("the awaiting code panics");
-        })
-    }));
-    assert!(result.is_err());
-    assert_eq!(live.count(), 0);
-    assert!(children
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|c| c.status() == TaskStatus::Canceled));
+        }));
+        assert!(result.is_err());
+        assert_eq!(live.count(), 0);
+        assert!(children
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|c| c.status() == TaskStatus::Canceled));
+    });
 }
 
 #[test]
@@ -542,20 +550,22 @@ fn plain_threads_wake_children_of_a_group_on_another_thread() {
 
 #[test]
 fn a_child_spawned_into_a_cancelled_group_never_runs_its_body() {
-    let ran = Arc::new(AtomicUsize::new(0));
-    let parent = CancellationTokenSource::new();
-    parent.cancel();
-    let group = TaskGroup::<(), CanceledError>::new(&parent.token());
-    let child = group.spawn({
-        let ran = ran.clone();
-        move |_| async move {
-            ran.fetch_add(1, SeqCst);
-            Ok(())
-        }
+    within(LIMIT, || {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let parent = CancellationTokenSource::new();
+        parent.cancel();
+        let group = TaskGroup::<(), CanceledError>::new(&parent.token());
+        let child = group.spawn({
+            let ran = ran.clone();
+            move |_| async move {
+                ran.fetch_add(1, SeqCst);
+                Ok(())
+            }
+        });
+        assert!(block_on(group.join()).is_err());
+        assert_eq!(child.status(), TaskStatus::Canceled);
+        assert_eq!(ran.load(SeqCst), 0);
     });
-    assert!(block_on(group.join()).is_err());
-    assert_eq!(child.status(), TaskStatus::Canceled);
-    assert_eq!(ran.load(SeqCst), 0);
 }
 
 #[test]
