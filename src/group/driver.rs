@@ -24,6 +24,8 @@ pub(crate) struct Driver<T, E> {
     /// The first child that faulted with an error (not a panic), by index.
     pub(crate) first_fault: Option<usize>,
     pub(crate) panic: Option<Box<dyn Any + Send>>,
+    /// Children whose outcome this driver took (shared invariant 3).
+    reported: usize,
     finished: bool,
 }
 
@@ -40,6 +42,7 @@ where
             batch: Vec::new(),
             first_fault: None,
             panic: None,
+            reported: 0,
             finished: false,
         }
     }
@@ -55,7 +58,7 @@ where
         loop {
             self.shared.pop(&mut self.batch, cx.waker());
             if self.batch.is_empty() {
-                if self.shared.try_close() {
+                if self.shared.try_close(self.reported) {
                     self.finished = true;
                     // Nothing can be queued now (closed by the state word, no child
                     // outstanding); this only marks the queue closed (invariant 4).
@@ -114,8 +117,8 @@ where
                 }
             }
         }
-        // Last: the group may close only once the outcome is stored (invariant 2).
-        self.shared.child_done();
+        // Last: the group may close only once the outcome is stored (invariant 3).
+        self.reported += 1;
     }
 
     fn fail_fast(&self, reason: ChildFaulted) {

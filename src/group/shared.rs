@@ -6,15 +6,20 @@
 //! | bits | name     | meaning |
 //! |------|----------|---------|
 //! | 0    | CLOSED   | no child may be added any more |
-//! | 1..  | children | children spawned whose outcome the driver has not taken yet |
+//! | 1..  | spawned  | children ever counted in; also the next child's spawn index |
+//!
+//! The driver keeps, in a plain field, how many children it has taken the outcome of
+//! (`reported`); the children outstanding are `spawned - reported`. So a spawn costs one
+//! atomic read-modify-write (its index comes with it) and a reported child none.
 //!
 //! # Invariants
 //!
 //! 1. CLOSED, once set, is never cleared.
-//! 2. A child is counted (`try_add`) before its node is queued or handed to a runner,
-//!    and uncounted (`child_done`) only by the driver, after it took the outcome.
-//! 3. The driver closes a finished group only by a compare-and-swap from exactly 0 (no
-//!    child outstanding, not closed). So a spawn racing the end either counted itself
+//! 2. A child is counted (`try_add`, adding one to `spawned`) before its node is queued
+//!    or handed to a runner; a refused spawn's increment lands on a closed word and
+//!    means nothing.
+//! 3. The driver closes a finished group only by a compare-and-swap from exactly
+//!    `reported` children, not closed. So a spawn racing the end either counted itself
 //!    first — the swap fails and the driver goes on to drive the new child — or finds
 //!    CLOSED and is refused. No child is ever accepted and then lost.
 //! 4. Once `ready.closed` is set (the group finished or was dropped), nothing is
@@ -54,7 +59,6 @@ pub(crate) struct Shared {
     pub(crate) policy: Policy,
     pub(crate) spawner: Option<Box<SpawnFn>>,
     state: AtomicUsize,
-    next_index: AtomicUsize,
     ready: Mutex<Ready>,
 }
 
@@ -73,7 +77,6 @@ impl Shared {
             policy,
             spawner: None,
             state: AtomicUsize::new(0),
-            next_index: AtomicUsize::new(0),
             ready: Mutex::new(Ready {
                 nodes: Vec::new(),
                 waker: None,
@@ -85,42 +88,24 @@ impl Shared {
     /// Counts a new child and gives it its spawn index; `None` once closed
     /// (invariants 1–3).
     pub(crate) fn try_add(&self) -> Option<usize> {
-        // Relaxed: a starting value for the compare-and-swap, which re-reads.
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & CLOSED != 0 {
-                return None;
-            }
-            // AcqRel on success: pairs with the driver's close (invariant 3), so the
-            // two cannot both succeed on the same count. The node itself reaches the
-            // driver through the ready queue's mutex, not through this word.
-            match self.state.compare_exchange_weak(
-                state,
-                state + ONE,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
-        // Relaxed: indices only need to be distinct; nothing is published by them.
-        Some(self.next_index.fetch_add(1, Ordering::Relaxed))
+        // AcqRel: pairs with the driver's closing compare-and-swap (invariant 3), so
+        // the two are ordered one way or the other. The node itself reaches the driver
+        // through the ready queue's mutex, not through this word.
+        let before = self.state.fetch_add(ONE, Ordering::AcqRel);
+        (before & CLOSED == 0).then_some(before / ONE)
     }
 
-    /// The driver took a child's outcome (invariant 2).
-    pub(crate) fn child_done(&self) {
-        // Release: pairs with the Acquire of `try_close`'s compare-and-swap (the same
-        // thread, the driver, in practice); the count is all it publishes.
-        let before = self.state.fetch_sub(ONE, Ordering::Release);
-        debug_assert!(before >= ONE, "invariant 2: uncounted a child twice");
-    }
-
-    /// The driver's end: closes the group iff no child is outstanding (invariant 3).
-    pub(crate) fn try_close(&self) -> bool {
-        // AcqRel: pairs with `try_add`'s compare-and-swap (invariant 3).
+    /// The driver's end: closes the group iff every child counted so far has been
+    /// reported (invariant 3).
+    pub(crate) fn try_close(&self, reported: usize) -> bool {
+        // AcqRel: pairs with `try_add` (invariant 3).
         self.state
-            .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                reported * ONE,
+                reported * ONE | CLOSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 
@@ -188,7 +173,7 @@ impl fmt::Debug for Shared {
         let state = self.state.load(Ordering::Relaxed);
         f.debug_struct("TaskGroup")
             .field("policy", &self.policy)
-            .field("outstanding", &(state / ONE))
+            .field("spawned", &(state / ONE))
             .field("closed", &(state & CLOSED != 0))
             .field("token", &self.token)
             .finish()
