@@ -587,3 +587,36 @@ fn finished_waiters_and_callbacks_work_on_group_children() {
         assert_eq!(rx.recv().unwrap(), TaskStatus::Completed);
     });
 }
+
+#[test]
+fn a_stale_wake_of_a_finished_child_is_ignored() {
+    within(LIMIT, || {
+        let stored: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
+        let signal = CancellationTokenSource::new();
+        let group = TaskGroup::<u32, CanceledError>::new(&CancellationToken::none());
+        let early = group.spawn({
+            let stored = stored.clone();
+            move |_| {
+                futures::future::poll_fn(move |cx| {
+                    // Keeps its waker past its own end, as a careless future might.
+                    *stored.lock().unwrap() = Some(cx.waker().clone());
+                    Poll::Ready(Ok(1))
+                })
+            }
+        });
+        let late = group.spawn({
+            let signal = signal.token();
+            move |_| async move {
+                signal.canceled().await;
+                Ok(2)
+            }
+        });
+        let joiner = thread::spawn(move || block_on(group.join()));
+        assert!(common::eventually(LIMIT, || early.is_finished()));
+        stored.lock().unwrap().take().unwrap().wake();
+        thread::sleep(Duration::from_millis(5));
+        signal.cancel();
+        assert_eq!(joiner.join().unwrap().unwrap(), [1, 2]);
+        assert_eq!(late.status(), TaskStatus::Completed);
+    });
+}

@@ -7,7 +7,7 @@ use std::panic;
 use std::task::{Context, Poll};
 
 use super::faulted::{panic_message, ChildFaulted};
-use super::node::{child_of, Outcome};
+use super::node::{child_of, Outcome, Polled};
 use super::shared::{Policy, Shared};
 use crate::loom_shim::Arc;
 use crate::task::{MaybeCanceled, TaskRef};
@@ -84,12 +84,17 @@ where
         let child = child_of(&node);
         let index = child.index();
         let mut out: Option<Outcome<T, E>> = None;
-        if !child.poll_child(&node, &mut out) {
-            if self.running.len() <= index {
-                self.running.resize(index + 1, None);
+        match child.poll_child(&node, &mut out) {
+            Polled::Ready => {}
+            Polled::Pending => {
+                if self.running.len() <= index {
+                    self.running.resize(index + 1, None);
+                }
+                self.running[index] = Some(node);
+                return;
             }
-            self.running[index] = Some(node);
-            return;
+            // A stale wake of a child already reported: nothing to do.
+            Polled::Gone => return,
         }
         if let Some(slot) = self.running.get_mut(index) {
             *slot = None;

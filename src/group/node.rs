@@ -29,6 +29,17 @@ use crate::loom_shim::{Arc, AtomicBool, Ordering, UnsafeCell};
 use crate::task::{status_of, FinishOnDrop, Inner, MaybeCanceled, Tail, TaskRef};
 use crate::TaskStatus;
 
+/// What the driver found when it polled a queued child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Polled {
+    /// Still running; its waker will queue it again.
+    Pending,
+    /// Finished now: its outcome was moved out.
+    Ready,
+    /// Finished and taken before: a stale wake (a waker the child kept past its end).
+    Gone,
+}
+
 /// What a finished child left behind.
 pub(crate) enum Outcome<T, E> {
     Output(Result<T, E>),
@@ -52,9 +63,9 @@ pub(crate) trait Child: Send + Sync {
     fn index(&self) -> usize;
 
     /// Driver only (slot rule 1). Polls the child with its own waker, or takes the
-    /// outcome a runner left. When the child is finished, moves its outcome into `out`
-    /// (an `Option<Outcome<T, E>>`) and returns true.
-    fn poll_child(&self, this: &TaskRef, out: &mut dyn Any) -> bool;
+    /// outcome a runner left. When the child finishes, moves its outcome into `out`
+    /// (an `Option<Outcome<T, E>>`).
+    fn poll_child(&self, this: &TaskRef, out: &mut dyn Any) -> Polled;
 
     /// Runner only (slot rule 2). Polls with the runtime's `cx`; once finished, stores
     /// the outcome and queues the node for the driver.
@@ -177,25 +188,28 @@ where
         self.index
     }
 
-    fn poll_child(&self, this: &TaskRef, out: &mut dyn Any) -> bool {
+    fn poll_child(&self, this: &TaskRef, out: &mut dyn Any) -> Polled {
         // AcqRel: pairs with the swap in `schedule`. Cleared before the poll, so a
         // wake that happens during or after this poll queues the node again; a wake
         // from before it is covered by this very poll.
         self.queued.swap(false, Ordering::AcqRel);
-        let waker = super::waker::WakerRef::new::<Self>(this);
-        let mut cx = Context::from_waker(waker.get());
         // SAFETY: `poll_child` is called by the driver only, which owns the slot
         // (rule 1), or on a node a runner has handed over (rule 2).
         let slot = unsafe { self.slot() };
+        if let Slot::Empty = slot {
+            return Polled::Gone;
+        }
+        let waker = super::waker::WakerRef::new::<Self>(this);
+        let mut cx = Context::from_waker(waker.get());
         match self.poll_slot(this, slot, &mut cx) {
             Some(outcome) => {
                 let out = out
                     .downcast_mut::<Option<Outcome<T, E>>>()
                     .expect("the driver's outcome type is the group's");
                 *out = Some(outcome);
-                true
+                Polled::Ready
             }
-            None => false,
+            None => Polled::Pending,
         }
     }
 
