@@ -102,7 +102,7 @@ impl Shared {
         self.state
             .compare_exchange(
                 reported * ONE,
-                reported * ONE | CLOSED,
+                (reported * ONE) | CLOSED,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
