@@ -41,17 +41,33 @@ impl ChildFaulted {
         }
     }
 
-    /// The failed child's spawn index (0 for the first child spawned).
+    /// The failed child's spawn index (0 for the first child spawned); see
+    /// [`panicked`](Self::panicked) for an example.
     pub fn index(&self) -> usize {
         self.index
     }
 
-    /// The child's error as `Debug` prints it, or its panic message.
+    /// The child's error as `Debug` prints it, or its panic message; see
+    /// [`panicked`](Self::panicked) for an example.
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// True if the child panicked (the panic resumes from the group's join).
+    ///
+    /// ```
+    /// # use cancel_token::{ChildFaulted, CancellationToken, TaskGroup};
+    /// let group = TaskGroup::<(), std::io::Error>::new(&CancellationToken::none());
+    /// let sibling = group.spawn(|token| async move { token.canceled().await; Ok(()) });
+    /// group.spawn(|_| async { panic!("oops") });
+    /// let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     futures::executor::block_on(group.join())
+    /// }));
+    /// assert!(joined.is_err()); // the panic resumed from the join
+    /// let reason = sibling.token().reason().unwrap();
+    /// let faulted = reason.downcast_ref::<ChildFaulted>().unwrap();
+    /// assert_eq!((faulted.index(), faulted.message(), faulted.panicked()), (1, "oops", true));
+    /// ```
     pub fn panicked(&self) -> bool {
         self.panicked
     }

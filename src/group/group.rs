@@ -69,6 +69,15 @@ where
     E: MaybeCanceled + fmt::Debug + Send + 'static,
 {
     /// A fail-fast group whose token is linked to `parent`.
+    ///
+    /// ```
+    /// use cancel_token::{CancellationTokenSource, TaskGroup};
+    ///
+    /// let parent = CancellationTokenSource::new();
+    /// let group = TaskGroup::<(), std::io::Error>::new(&parent.token());
+    /// parent.cancel();
+    /// assert!(group.token().is_cancellation_requested()); // linked to the parent
+    /// ```
     pub fn new(parent: &CancellationToken) -> Self {
         Self::with_policy(parent, Policy::FailFast)
     }
@@ -167,11 +176,31 @@ where
 
     /// A cloneable, `Send + Sync` handle that spawns into this group from anywhere —
     /// from its own children, say — until the group has finished.
+    ///
+    /// ```
+    /// use cancel_token::{CancellationToken, TaskGroup};
+    ///
+    /// let group = TaskGroup::<u8, std::io::Error>::new(&CancellationToken::none());
+    /// let handle = group.handle();
+    /// std::thread::spawn(move || handle.spawn(|_| async { Ok(1) }).unwrap()).join().unwrap();
+    /// assert_eq!(futures::executor::block_on(group.join()).unwrap(), [1]);
+    /// ```
     pub fn handle(&self) -> GroupHandle<T, E> {
         GroupHandle::new(self.driver.shared.clone())
     }
 
     /// The group's token, which every child's token is linked to.
+    ///
+    /// ```
+    /// use cancel_token::{CancellationToken, TaskGroup};
+    ///
+    /// let group = TaskGroup::<(), std::io::Error>::new(&CancellationToken::none());
+    /// let child = group.spawn(|_| async { Ok(()) });
+    /// group.cancel();
+    /// assert!(group.token().is_cancellation_requested());
+    /// assert!(child.is_cancellation_requested());
+    /// # drop(futures::executor::block_on(group.join()));
+    /// ```
     pub fn token(&self) -> CancellationToken {
         self.driver.shared.token.clone()
     }
@@ -181,6 +210,19 @@ where
     /// # Panics
     /// As [`CancellationTokenSource::cancel`](crate::CancellationTokenSource::cancel):
     /// if a callback on the group's or a child's token panics.
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, CancellationToken, TaskGroup};
+    ///
+    /// let group = TaskGroup::<(), CanceledError>::new(&CancellationToken::none());
+    /// group.spawn(|token| async move {
+    ///     token.canceled().await;
+    ///     token.throw_if_cancellation_requested()
+    /// });
+    /// assert!(group.cancel());
+    /// let err = futures::executor::block_on(group.join()).unwrap_err();
+    /// assert!(err.reason().is_requested());
+    /// ```
     pub fn cancel(&self) -> bool {
         self.driver.shared.source.cancel()
     }
@@ -196,6 +238,27 @@ where
     /// # Cancel safety
     /// Dropping the join before it completes cancels every child and drops the ones
     /// it drives (they end `Canceled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, CancellationToken, Task, TaskGroup, TaskStatus};
+    ///
+    /// // A group inside a task: its cancellation makes the task `Canceled`.
+    /// let task = Task::with_token(&CancellationToken::none(), |token| async move {
+    ///     let group = TaskGroup::<u32, CanceledError>::new(&token);
+    ///     group.spawn(|token| async move {
+    ///         token.canceled().await;
+    ///         Err(token.throw_if_cancellation_requested().unwrap_err())
+    ///     });
+    ///     let outputs = group.join().await?;
+    ///     Ok::<_, CanceledError>(outputs)
+    /// });
+    /// let handle = task.handle();
+    /// handle.cancel();
+    /// assert!(futures::executor::block_on(task).is_err());
+    /// assert_eq!(handle.status(), TaskStatus::Canceled);
+    /// ```
     pub fn join(self) -> Join<T, E> {
         Join::new(self.driver)
     }
@@ -208,6 +271,23 @@ where
     ///
     /// # Cancel safety
     /// As [`join`](Self::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CancellationToken, MaybeCanceled, TaskGroup};
+    ///
+    /// let group = TaskGroup::<u32, std::io::Error>::supervisor(&CancellationToken::none());
+    /// let child = group.spawn(|token| async move {
+    ///     token.canceled().await;
+    ///     Err(token.throw_if_cancellation_requested().unwrap_err().into())
+    /// });
+    /// group.spawn(|_| async { Ok(5) });
+    /// child.cancel();
+    /// let outcomes = futures::executor::block_on(group.join_outcomes());
+    /// assert!(outcomes[0].as_ref().unwrap_err().is_canceled());
+    /// assert_eq!(*outcomes[1].as_ref().unwrap(), 5);
+    /// ```
     pub fn join_outcomes(self) -> JoinOutcomes<T, E> {
         JoinOutcomes::new(self.driver)
     }

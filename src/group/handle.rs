@@ -47,6 +47,12 @@ impl<T, E> GroupHandle<T, E> {
     }
 
     /// The group's token.
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationToken, TaskGroup};
+    /// let group = TaskGroup::<(), std::io::Error>::new(&CancellationToken::none());
+    /// assert_eq!(group.handle().token(), group.token());
+    /// ```
     pub fn token(&self) -> CancellationToken {
         self.shared.token.clone()
     }
@@ -55,11 +61,28 @@ impl<T, E> GroupHandle<T, E> {
     ///
     /// # Panics
     /// As [`CancellationTokenSource::cancel`](crate::CancellationTokenSource::cancel).
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationToken, TaskGroup};
+    /// let group = TaskGroup::<(), std::io::Error>::new(&CancellationToken::none());
+    /// let handle = group.handle();
+    /// std::thread::spawn(move || assert!(handle.cancel())).join().unwrap();
+    /// assert!(futures::executor::block_on(group.join()).is_err()); // canceled
+    /// ```
     pub fn cancel(&self) -> bool {
         self.shared.source.cancel()
     }
 
     /// True once the group takes no more children: it finished, or was dropped.
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationToken, TaskGroup};
+    /// let group = TaskGroup::<(), std::io::Error>::new(&CancellationToken::none());
+    /// let handle = group.handle();
+    /// assert!(!handle.is_closed());
+    /// futures::executor::block_on(group.join()).unwrap();
+    /// assert!(handle.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
     }
@@ -73,6 +96,14 @@ where
     /// [`TaskGroup::spawn`](crate::TaskGroup::spawn), or `Err(GroupClosed)` if the group
     /// has finished or was dropped. `body` is called either way (an `async` block does
     /// nothing until polled; a refused one is dropped unpolled).
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationToken, TaskGroup, TaskStatus};
+    /// let group = TaskGroup::<u8, std::io::Error>::new(&CancellationToken::none());
+    /// let child = group.handle().spawn(|_| async { Ok(1) }).expect("not finished yet");
+    /// assert_eq!(futures::executor::block_on(group.join()).unwrap(), [1]);
+    /// assert_eq!(child.status(), TaskStatus::Completed);
+    /// ```
     pub fn spawn<B, F>(&self, body: B) -> Result<TaskHandle, GroupClosed>
     where
         B: FnOnce(CancellationToken) -> F,

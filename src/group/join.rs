@@ -17,6 +17,17 @@ use crate::MaybeCanceled;
 ///
 /// # Cancel safety
 /// Dropping it before it completes cancels every child and drops the ones it drives.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{CancellationToken, Join, TaskGroup};
+///
+/// let group = TaskGroup::<u8, std::io::Error>::new(&CancellationToken::none());
+/// group.spawn(|_| async { Ok(1) });
+/// let join: Join<u8, std::io::Error> = group.join();
+/// assert_eq!(futures::executor::block_on(join).unwrap(), [1]);
+/// ```
 #[must_use = "a group does nothing unless joined; dropping the join cancels its children"]
 pub struct Join<T, E> {
     driver: Driver<T, E>,
@@ -88,6 +99,19 @@ impl<T, E> fmt::Debug for Join<T, E> {
 ///
 /// # Cancel safety
 /// Dropping it before it completes cancels every child and drops the ones it drives.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{CancellationToken, TaskGroup, TaskStatus};
+///
+/// let group = TaskGroup::<u8, std::io::Error>::supervisor(&CancellationToken::none());
+/// let child = group.spawn(|_| async { std::future::pending().await });
+/// let mut join = group.join_outcomes();
+/// assert!(futures::FutureExt::now_or_never(&mut join).is_none()); // still running
+/// drop(join); // cancels and drops the child
+/// assert_eq!(child.status(), TaskStatus::Canceled);
+/// ```
 #[must_use = "a group does nothing unless joined; dropping the join cancels its children"]
 pub struct JoinOutcomes<T, E> {
     driver: Driver<T, E>,

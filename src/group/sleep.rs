@@ -68,6 +68,16 @@ pin_project! {
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping it forgets the deadline and stops waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{sleep, CancellationToken, Sleep};
+    /// use std::time::Duration;
+    ///
+    /// let nap: Sleep = sleep(Duration::from_millis(1), &CancellationToken::none());
+    /// assert_eq!(futures::executor::block_on(nap), Ok(()));
+    /// ```
     #[must_use = "futures do nothing unless polled; dropping it cancels the sleep"]
     pub struct Sleep {
         // Cancelled by the timer (our own timeout reason) or by `token` (its reason).

@@ -53,6 +53,16 @@ enum State {
 pin_project! {
     /// Stream of [`until_canceled`]: the inner stream's items until the token is
     /// cancelled or the inner stream ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{until_canceled, CancellationToken};
+    /// use futures::StreamExt;
+    ///
+    /// let all = until_canceled(futures::stream::iter([1, 2]), &CancellationToken::none());
+    /// assert_eq!(futures::executor::block_on(all.collect::<Vec<_>>()), [1, 2]);
+    /// ```
     #[must_use = "streams do nothing unless polled"]
     pub struct UntilCanceled<S> {
         #[pin]
@@ -66,12 +76,29 @@ pin_project! {
 impl<S> UntilCanceled<S> {
     /// True if the stream ended because the token was cancelled (not because the inner
     /// stream ended first).
+    ///
+    /// ```
+    /// use cancel_token::{until_canceled, CancellationToken};
+    /// use futures::StreamExt;
+    ///
+    /// let mut ended = Box::pin(until_canceled(futures::stream::iter([1]), &CancellationToken::none()));
+    /// futures::executor::block_on(async { while ended.next().await.is_some() {} });
+    /// assert!(!ended.is_canceled()); // the inner stream ended on its own
+    /// ```
     pub fn is_canceled(&self) -> bool {
         self.state == State::Canceled
     }
 
     /// The inner stream, with whatever items it still has (the adapter is `!Unpin`, so
-    /// this works on an adapter that was never pinned, or was pinned in a `Box` you own).
+    /// this works on an adapter that was never pinned).
+    ///
+    /// ```
+    /// use cancel_token::{until_canceled, CancellationToken};
+    ///
+    /// let adapter = until_canceled(futures::stream::iter([1, 2]), &CancellationToken::none());
+    /// let inner = adapter.into_inner();
+    /// assert_eq!(futures::executor::block_on_stream(inner).count(), 2);
+    /// ```
     pub fn into_inner(self) -> S {
         self.stream
     }

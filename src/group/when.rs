@@ -183,6 +183,16 @@ where
 ///
 /// # Cancel safety
 /// Dropping it drops the tasks, which cancels them.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{when_all, CanceledError, Task, WhenAll};
+///
+/// let tasks = (1..=3).map(|i| Task::new(async move { Ok::<_, CanceledError>(i) }));
+/// let all: WhenAll<_> = when_all(tasks);
+/// assert_eq!(futures::executor::block_on(all), Ok(vec![1, 2, 3]));
+/// ```
 #[must_use = "futures do nothing unless polled; dropping it cancels the tasks"]
 pub struct WhenAll<F: Future> {
     set: Set<F>,
@@ -195,6 +205,16 @@ pub struct WhenAll<F: Future> {
 ///
 /// # Cancel safety
 /// Dropping it drops the tasks, which cancels them.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{when_any, CanceledError, Task, WhenAny};
+///
+/// let tasks = [Task::new(async { Ok::<_, CanceledError>("ready") })];
+/// let first: WhenAny<_> = when_any(tasks);
+/// assert_eq!(futures::executor::block_on(first), (0, Ok("ready")));
+/// ```
 #[must_use = "futures do nothing unless polled; dropping it cancels the tasks"]
 pub struct WhenAny<F: Future> {
     set: Set<F>,
