@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cancel_token::{
-    CanceledError, CancellationToken, CancellationTokenSource, InterruptControl, Task,
+    sleep, when_any, CanceledError, CancellationToken, CancellationTokenSource, InterruptControl,
+    Task, TaskGroup,
 };
 
 fn section(title: &str) {
@@ -201,5 +202,31 @@ fn main() {
         "   token of a dropped source: can_be_canceled = {}",
         orphan.can_be_canceled()
     );
+
+    section(
+        "9. structured tasks: a group ends after its children; the first fault cancels the rest",
+    );
+    let group = TaskGroup::<u32, std::io::Error>::new(&CancellationToken::none());
+    let patient = group.spawn(|token| async move {
+        sleep(Duration::from_secs(3600), &token).await?; // Wind.js sleep, no runtime
+        Ok(1)
+    });
+    group.spawn(|token| async move {
+        sleep(Duration::from_millis(5), &token).await?;
+        Err(std::io::Error::other("disk full"))
+    });
+    let err = futures::executor::block_on(group.join()).unwrap_err();
+    println!(
+        "   join() -> Err({err}); the patient sibling is {}",
+        patient.status()
+    );
+    let racers = [20u64, 2].map(|ms| {
+        Task::with_token(&CancellationToken::none(), move |token| async move {
+            sleep(Duration::from_millis(ms), &token).await?;
+            Ok::<_, CanceledError>(ms)
+        })
+    });
+    let (index, first) = futures::executor::block_on(when_any(racers));
+    println!("   when_any: racer {index} won with {first:?}; the other was cancelled and awaited");
     println!("\ndone.");
 }

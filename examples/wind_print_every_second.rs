@@ -19,16 +19,13 @@
 use std::thread;
 use std::time::Duration;
 
-use cancel_token::{CanceledError, CancellationToken, CancellationTokenSource, Task, TaskHandle};
+// `Wind.Async.sleep(ms, ct)`: the crate's `sleep` fails with `CanceledError` once `ct`
+// is cancelled, and needs no runtime (the deadline is kept by the crate's timer).
+use cancel_token::{
+    sleep, CanceledError, CancellationToken, CancellationTokenSource, Task, TaskHandle,
+};
 
 const TICK: Duration = Duration::from_millis(100);
-
-/// `Wind.Async.sleep(ms, ct)`: a sleep that fails with `CanceledError` once `ct` is
-/// cancelled. It needs no runtime: the deadline is a token the crate's timer cancels.
-async fn sleep(duration: Duration, ct: &CancellationToken) -> Result<(), CanceledError> {
-    let deadline = CancellationTokenSource::with_timeout(duration).token();
-    ct.run_until_canceled(deadline.canceled()).await
-}
 
 /// `printEverySecondAsync(ct)`.
 async fn print_every_second_async(ct: CancellationToken) -> Result<(), CanceledError> {

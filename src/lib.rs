@@ -51,12 +51,18 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod group;
 mod interrupt;
 mod loom_shim;
 mod task;
 mod timer;
 mod token;
 
+pub use group::{
+    sleep, until_canceled, ChildFaulted, GroupClosed, GroupHandle, Join, JoinOutcomes, Sleep,
+    TaskGroup, UntilCanceled,
+};
+pub use group::{when_all, when_any, WhenAll, WhenAny};
 pub use interrupt::{InterruptControl, InterruptGuard, NoSession, PushError, Wait, WaitWith};
 pub use task::{
     Completion, Finished, MaybeCanceled, Task, TaskCompletionSource, TaskHandle, TaskStatus,

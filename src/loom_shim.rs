@@ -39,6 +39,12 @@ mod imp {
         }
     }
 
+    /// `Arc::new(value)` unsized to `Arc<U>` by `coerce` (written `|arc| arc`, the
+    /// coercion done by the compiler), in one allocation.
+    pub(crate) fn arc_unsize<T, U: ?Sized>(value: T, coerce: fn(Arc<T>) -> Arc<U>) -> Arc<U> {
+        coerce(Arc::new(value))
+    }
+
     /// `UnsafeCell` with loom's closure API, so the same code checks under loom.
     #[derive(Debug)]
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
@@ -70,6 +76,15 @@ mod imp {
 
     /// Identifies the calling thread among live threads.
     pub(crate) type ThreadKey = loom::thread::ThreadId;
+
+    /// loom's `Arc` cannot be unsized by coercion, so unsize a std `Arc` and hand it to
+    /// loom (`from_std`, which loom documents for exactly this).
+    pub(crate) fn arc_unsize<T, U: ?Sized>(
+        value: T,
+        coerce: fn(std::sync::Arc<T>) -> std::sync::Arc<U>,
+    ) -> Arc<U> {
+        Arc::from_std(coerce(std::sync::Arc::new(value)))
+    }
 
     /// loom's thread id (loom's `thread_local!` has no const form).
     pub(crate) fn thread_key() -> ThreadKey {

@@ -110,3 +110,35 @@ fn futures_are_send_and_sync() {
         "RunUntilCanceled<'_, F: Send + Sync> is not Send + Sync"
     );
 }
+
+#[test]
+fn structured_task_types_are_send_and_the_handles_sync() {
+    use cancel_token::{
+        ChildFaulted, GroupClosed, GroupHandle, Join, JoinOutcomes, Sleep, TaskGroup, TaskHandle,
+        UntilCanceled, WhenAll, WhenAny,
+    };
+    type Group = TaskGroup<u32, std::io::Error>;
+    fn send<T: Send>() {}
+    send::<Group>();
+    send::<Join<u32, std::io::Error>>();
+    send::<JoinOutcomes<u32, std::io::Error>>();
+    assert!(is_send_sync!(GroupHandle<u32, std::io::Error>));
+    assert!(is_send_sync!(TaskHandle), "TaskHandle lost Send + Sync");
+    assert!(is_send_sync!(Sleep));
+    assert!(is_send_sync!(
+        UntilCanceled<futures::stream::Iter<std::ops::Range<u8>>>
+    ));
+    type Ready = std::future::Ready<Result<u8, CanceledError>>;
+    // Send (spawnable), not Sync: they may hold a child's panic payload, which is only Send.
+    send::<WhenAll<Ready>>();
+    send::<WhenAny<Ready>>();
+    assert_unpin::<Join<u32, std::io::Error>>();
+    assert_unpin::<GroupHandle<u32, std::io::Error>>();
+    assert_clone_debug::<GroupHandle<u32, std::io::Error>>();
+    assert_clone_debug::<ChildFaulted>();
+    fn error<T: std::error::Error + Copy + Send + Sync + 'static>() {}
+    error::<GroupClosed>();
+    fn debug<T: Debug>() {}
+    debug::<Group>();
+    debug::<Sleep>();
+}

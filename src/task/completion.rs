@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::error::MaybeCanceled;
 use super::handle::TaskHandle;
-use super::inner::{status_of, Inner};
+use super::inner::{status_of, task_ref, Inner, Tail, TaskRef};
 use super::status::TaskStatus;
 use super::task::Task;
 use crate::loom_shim::{Arc, Mutex};
@@ -64,7 +64,7 @@ type Slot<T, E> = Mutex<Option<Result<T, E>>>;
 /// assert_eq!(handle.status(), TaskStatus::Completed);
 /// ```
 pub struct TaskCompletionSource<T, E> {
-    inner: Arc<Inner>,
+    inner: TaskRef,
     slot: Arc<Slot<T, E>>,
     /// Finishes the task `Canceled` when its token is cancelled. Dropping it (after the
     /// task is finished, in `drop`) frees the callback and the `Arc`s it holds.
@@ -99,7 +99,7 @@ where
     }
 
     fn from_source(cancel: CancellationTokenSource) -> (Self, Task<Completion<T, E>>) {
-        let inner = Arc::new(Inner::new(cancel));
+        let inner = task_ref(Inner::new(cancel));
         let slot: Arc<Slot<T, E>> = Arc::new(Mutex::new(None));
         let on_cancel = {
             let (task, slot) = (inner.clone(), slot.clone());
@@ -164,7 +164,11 @@ impl<T, E> TaskCompletionSource<T, E> {
     }
 }
 
-fn set<T, E: MaybeCanceled>(inner: &Inner, slot: &Slot<T, E>, output: Result<T, E>) -> bool {
+fn set<T, E: MaybeCanceled>(
+    inner: &Inner<dyn Tail>,
+    slot: &Slot<T, E>,
+    output: Result<T, E>,
+) -> bool {
     let status = status_of(&output);
     let mut output = Some(output);
     // The value is stored after the status is final and before `finished` is cancelled

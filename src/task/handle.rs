@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::inner::Inner;
+use super::inner::{Inner, Tail, TaskRef};
 use super::status::TaskStatus;
-use crate::loom_shim::Arc;
 use crate::{CancelReason, CanceledOwned, CancellationRegistration, CancellationToken};
 
 /// Observes and cancels a [`Task`](crate::Task) (or a
@@ -35,11 +34,11 @@ use crate::{CancelReason, CanceledOwned, CancellationRegistration, CancellationT
 /// ```
 #[derive(Clone)]
 pub struct TaskHandle {
-    inner: Arc<Inner>,
+    inner: TaskRef,
 }
 
 impl TaskHandle {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+    pub(crate) fn new(inner: TaskRef) -> Self {
         TaskHandle { inner }
     }
 
@@ -200,7 +199,7 @@ pin_project! {
     /// Cancel-safe: dropping it only stops waiting.
     #[must_use = "futures do nothing unless polled"]
     pub struct Finished<'a> {
-        inner: &'a Inner,
+        inner: &'a Inner<dyn Tail>,
         // Made on the first poll that finds the task unfinished.
         #[pin]
         canceled: Option<CanceledOwned>,

@@ -1,9 +1,35 @@
-//! The state a task shares with its handles: the status word and two token sources.
+//! The state a task shares with its handles: the status word and two token sources,
+//! followed by a type-erased tail (nothing for a plain task; the future and its
+//! scheduling state for a task-group child, so a child costs one allocation, not two).
 
 use super::error::MaybeCanceled;
 use super::status::{StatusWord, TaskStatus};
-use crate::loom_shim::Mutex;
+use crate::loom_shim::{self, Arc, Mutex};
 use crate::{CancellationToken, CancellationTokenSource};
+
+/// What follows the shared header in a task's allocation.
+///
+/// A plain [`Task`](crate::Task) or completion source has `()`; a task-group child has
+/// its future and queue link there (`group/node.rs`), and the group reaches them
+/// through [`as_child`](Tail::as_child) after erasing the type.
+pub(crate) trait Tail: Send + Sync + 'static {
+    /// The group child behind this tail; `None` for a plain task.
+    fn as_child(&self) -> Option<&dyn crate::group::Child> {
+        None
+    }
+}
+
+impl Tail for () {}
+
+/// The pointer every handle holds: the header with its tail's type erased (a fat
+/// pointer; the header's fields sit at fixed offsets, so reading the status is still
+/// one load).
+pub(crate) type TaskRef = Arc<Inner<dyn Tail>>;
+
+/// Puts `inner` in one allocation and erases its tail's type.
+pub(crate) fn task_ref<X: Tail>(inner: Inner<X>) -> TaskRef {
+    loom_shim::arc_unsize(inner, |arc| arc)
+}
 
 /// Shared by a [`Task`](crate::Task) (or a completion source) and its handles.
 ///
@@ -31,22 +57,41 @@ use crate::{CancellationToken, CancellationTokenSource};
 /// was first, the finisher finds its source and cancels it; if the finisher was first,
 /// its status store happened before its unlock, so the waiter sees the final status
 /// under the lock (Acquire) and makes a cancelled source.
-#[derive(Debug)]
-pub(crate) struct Inner {
+pub(crate) struct Inner<X: ?Sized = ()> {
     status: StatusWord,
     cancel: CancellationTokenSource,
     finished: Mutex<Option<CancellationTokenSource>>,
+    /// The rest of the allocation: see [`Tail`].
+    pub(crate) tail: X,
 }
 
 impl Inner {
     pub(crate) fn new(cancel: CancellationTokenSource) -> Self {
+        Inner::with_tail(cancel, ())
+    }
+}
+
+impl<X> Inner<X> {
+    pub(crate) fn with_tail(cancel: CancellationTokenSource, tail: X) -> Self {
         Inner {
             status: StatusWord::new(),
             cancel,
             finished: Mutex::new(None),
+            tail,
         }
     }
+}
 
+impl<X: ?Sized> std::fmt::Debug for Inner<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("status", &self.status())
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<X: ?Sized> Inner<X> {
     #[inline]
     pub(crate) fn status(&self) -> TaskStatus {
         self.status.get()
@@ -117,9 +162,12 @@ pub(crate) fn status_of<T, E: MaybeCanceled>(output: &Result<T, E>) -> TaskStatu
 
 /// Finishes a task with `status` when dropped, so that a panic in between (a body's
 /// `Drop`, say) cannot leave the task unfinished and its awaiters hanging.
-pub(crate) struct FinishOnDrop<'a>(pub(crate) &'a Inner, pub(crate) TaskStatus);
+pub(crate) struct FinishOnDrop<'a, X: ?Sized = dyn Tail>(
+    pub(crate) &'a Inner<X>,
+    pub(crate) TaskStatus,
+);
 
-impl Drop for FinishOnDrop<'_> {
+impl<X: ?Sized> Drop for FinishOnDrop<'_, X> {
     fn drop(&mut self) {
         self.0.finish(self.1);
     }

@@ -16,3 +16,5 @@ pub use handle::{Finished, TaskHandle};
 pub use status::TaskStatus;
 pub use task::Task;
 pub use timeout::WithTimeout;
+
+pub(crate) use inner::{status_of, task_ref, FinishOnDrop, Inner, Tail, TaskRef};

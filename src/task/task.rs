@@ -12,10 +12,9 @@ use pin_project_lite::pin_project;
 
 use super::error::MaybeCanceled;
 use super::handle::TaskHandle;
-use super::inner::{status_of, FinishOnDrop, Inner};
+use super::inner::{status_of, task_ref, FinishOnDrop, Inner, TaskRef};
 use super::status::TaskStatus;
 use super::timeout::WithTimeout;
-use crate::loom_shim::Arc;
 use crate::{CancelReason, CancellationToken, CancellationTokenSource};
 
 pin_project! {
@@ -81,7 +80,7 @@ pin_project! {
     pub struct Task<F> {
         #[pin]
         future: Option<F>,
-        inner: Arc<Inner>,
+        inner: TaskRef,
         polled: bool,
     }
 
@@ -153,10 +152,10 @@ where
     }
 
     pub(crate) fn from_parts(future: F, source: CancellationTokenSource) -> Self {
-        Self::from_inner(future, Arc::new(Inner::new(source)))
+        Self::from_inner(future, task_ref(Inner::new(source)))
     }
 
-    pub(crate) fn from_inner(future: F, inner: Arc<Inner>) -> Self {
+    pub(crate) fn from_inner(future: F, inner: TaskRef) -> Self {
         Task {
             future: Some(future),
             inner,

@@ -1,0 +1,162 @@
+//! The driver: polls a group's children (or collects what runners finished), applies
+//! the group's policy, and on drop leaves no child behind.
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::panic;
+use std::task::{Context, Poll};
+
+use super::faulted::{panic_message, ChildFaulted};
+use super::node::{child_of, Outcome, Polled};
+use super::shared::{Policy, Shared};
+use crate::loom_shim::Arc;
+use crate::task::{MaybeCanceled, TaskRef};
+
+/// Owned by the `TaskGroup`, then by its `Join`: the only code that polls the
+/// children it drives (node slot rule 1).
+pub(crate) struct Driver<T, E> {
+    pub(crate) shared: Arc<Shared>,
+    /// Children the driver polled that are still running, by index (for `Drop`).
+    running: Vec<Option<TaskRef>>,
+    /// Outcomes by index; `None` until taken (or for a child that panicked).
+    pub(crate) outputs: Vec<Option<Result<T, E>>>,
+    batch: Vec<TaskRef>,
+    /// The first child that faulted with an error (not a panic), by index.
+    pub(crate) first_fault: Option<usize>,
+    pub(crate) panic: Option<Box<dyn Any + Send>>,
+    /// Children whose outcome this driver took (shared invariant 3).
+    reported: usize,
+    finished: bool,
+}
+
+impl<T, E> Driver<T, E>
+where
+    T: Send + 'static,
+    E: MaybeCanceled + Debug + Send + 'static,
+{
+    pub(crate) fn new(shared: Shared) -> Self {
+        Driver {
+            shared: Arc::new(shared),
+            running: Vec::new(),
+            outputs: Vec::new(),
+            batch: Vec::new(),
+            first_fault: None,
+            panic: None,
+            reported: 0,
+            finished: false,
+        }
+    }
+
+    /// Drives the children until every one has an outcome and the group is closed.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.finished {
+            return Poll::Ready(());
+        }
+        // Polls per call before yielding, so children that keep waking themselves
+        // cannot starve the executor.
+        let mut budget = 32.max(self.running.len());
+        loop {
+            self.shared.pop(&mut self.batch, cx.waker());
+            if self.batch.is_empty() {
+                if self.shared.try_close(self.reported) {
+                    self.finished = true;
+                    // Nothing can be queued now (closed by the state word, no child
+                    // outstanding); this only marks the queue closed (invariant 4).
+                    let (_left, _waker) = self.shared.close_queue();
+                    return Poll::Ready(());
+                }
+                return Poll::Pending;
+            }
+            let mut batch = std::mem::take(&mut self.batch);
+            for node in batch.drain(..) {
+                self.poll_node(node);
+            }
+            self.batch = batch;
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_node(&mut self, node: TaskRef) {
+        let child = child_of(&node);
+        let index = child.index();
+        let mut out: Option<Outcome<T, E>> = None;
+        match child.poll_child(&node, &mut out) {
+            Polled::Ready => {}
+            Polled::Pending => {
+                if self.running.len() <= index {
+                    self.running.resize(index + 1, None);
+                }
+                self.running[index] = Some(node);
+                return;
+            }
+            // A stale wake of a child already reported: nothing to do.
+            Polled::Gone => return,
+        }
+        if let Some(slot) = self.running.get_mut(index) {
+            *slot = None;
+        }
+        drop(node);
+        if self.outputs.len() <= index {
+            self.outputs.resize_with(index + 1, || None);
+        }
+        match out.expect("poll_child reported an outcome") {
+            Outcome::Output(output) => {
+                if let Err(error) = &output {
+                    if !error.is_canceled() && self.first_fault.is_none() {
+                        self.first_fault = Some(index);
+                        let message = format!("{error:?}");
+                        self.fail_fast(ChildFaulted::new(index, message, false));
+                    }
+                }
+                self.outputs[index] = Some(output);
+            }
+            Outcome::Panicked(payload) => {
+                if self.panic.is_none() {
+                    let message = panic_message(&*payload);
+                    self.panic = Some(payload);
+                    self.fail_fast(ChildFaulted::new(index, message, true));
+                }
+            }
+        }
+        // Last: the group may close only once the outcome is stored (invariant 3).
+        self.reported += 1;
+    }
+
+    fn fail_fast(&self, reason: ChildFaulted) {
+        if self.shared.policy == Policy::FailFast {
+            // No lock is held: callbacks on the group's and children's tokens run here.
+            self.shared.source.cancel_with(reason);
+        }
+    }
+
+    /// Resumes the first child panic, once every child is finished.
+    pub(crate) fn resume_panic(&mut self) {
+        if let Some(payload) = self.panic.take() {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+impl<T, E> Drop for Driver<T, E> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // No new children; every child learns of the cancellation (their bodies'
+        // cleanup then runs with the token cancelled); then the queue closes and the
+        // children this driver owns are dropped and end `Canceled`. Children on a
+        // spawner's runtime are cancelled and finish there; their runners find the
+        // queue closed. No lock is held while user code (callbacks, `Drop`s) runs.
+        self.shared.close_now();
+        self.shared.source.cancel();
+        let (queued, waker) = self.shared.close_queue();
+        drop(waker);
+        for node in queued.iter().chain(self.running.iter().flatten()) {
+            child_of(node).abandon(node, false);
+        }
+    }
+}
