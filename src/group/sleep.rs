@@ -9,9 +9,7 @@ use std::time::Duration;
 use futures_core::future::FusedFuture;
 use pin_project_lite::pin_project;
 
-use crate::{
-    CancelReason, CanceledError, CanceledOwned, CancellationToken, CancellationTokenSource,
-};
+use crate::{CanceledError, CanceledOwned, CancellationToken, CancellationTokenSource};
 
 /// Waits for `duration`, or fails with [`CanceledError`] as soon as `token` is cancelled.
 ///
@@ -48,12 +46,8 @@ use crate::{
 /// ```
 pub fn sleep(duration: Duration, token: &CancellationToken) -> Sleep {
     let deadline = token.child_source();
-    if duration.is_zero() {
-        // Ready before the first poll, without a round trip through the timer thread.
-        deadline.cancel_with(CancelReason::timeout());
-    } else {
-        deadline.cancel_after(duration);
-    }
+    // A zero duration cancels here and now, so the sleep is ready before its first poll.
+    deadline.cancel_after(duration);
     Sleep {
         canceled: deadline.token().canceled_owned(),
         _deadline: deadline,
