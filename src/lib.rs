@@ -51,6 +51,7 @@
 
 mod interrupt;
 mod loom_shim;
+pub mod sync;
 mod task;
 mod timer;
 mod token;
@@ -62,7 +63,7 @@ pub use task::{
 };
 pub use token::{
     CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
-    CancellationToken, CancellationTokenSource, RunUntilCanceled,
+    CancellationToken, CancellationTokenSource, DropGuard, RunUntilCanceled, RunUntilCanceledOwned,
 };
 
 /// The README's examples, compiled and run as doctests.

@@ -1,6 +1,7 @@
 //! Sources, tokens, callbacks and the futures that wait for cancellation.
 
 mod canceled;
+mod guard;
 mod inner;
 mod list;
 mod reason;
@@ -10,7 +11,8 @@ mod source;
 mod token;
 mod waiter;
 
-pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled};
+pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled, RunUntilCanceledOwned};
+pub use guard::DropGuard;
 pub(crate) use inner::{Inner, Ref};
 pub use reason::{CancelReason, CanceledError};
 pub use registration::CancellationRegistration;
