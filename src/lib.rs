@@ -24,6 +24,9 @@
 //! assert!(!app.is_cancellation_requested());          // never upward
 //! ```
 //!
+//! Coming from tokio-util? [`sync`] is its cancellation API name for name: replace
+//! `tokio_util::sync::` with `cancel_token::sync::` and nothing else.
+//!
 //! # Memory ordering
 //! Writes made before `cancel()` are visible to whoever then observes the
 //! cancellation: a `true` from `is_cancellation_requested`, a completed `canceled()`, a
