@@ -99,10 +99,7 @@ impl FusedFuture for Canceled<'_> {
 impl fmt::Debug for Canceled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Canceled")
-            .field(
-                "is_cancellation_requested",
-                &self.inner.is_some_and(Inner::is_canceled),
-            )
+            .field("is_cancellation_requested", &self.is_canceled())
             .finish()
     }
 }
@@ -139,9 +136,7 @@ impl CanceledOwned {
             done: false,
         }
     }
-}
 
-impl CanceledOwned {
     /// The cancellation flag of the token waited on (one atomic load).
     #[inline]
     pub(crate) fn is_canceled(&self) -> bool {
