@@ -1,7 +1,8 @@
 //! Ours beside tokio-util's `CancellationToken`, operation by operation, in one run.
 //!
 //! `cargo bench --bench token`. Groups are named after the operation; inside each,
-//! `cancel-token` and `tokio-util` (and a baseline where one makes sense).
+//! `cancel-token`, `cancel-token sync` (the drop-in, `cancel_token::sync`, used exactly as
+//! tokio-util's token is) and `tokio-util` (and a baseline where one makes sense).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
+use cancel_token::sync::CancellationToken as SyncToken;
 use cancel_token::CancellationTokenSource;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use tokio_util::sync::CancellationToken as TokioToken;
@@ -26,6 +28,10 @@ fn is_cancelled(c: &mut Criterion) {
     });
     g.bench_function("cancel-token", |b| {
         b.iter(|| black_box(&ours).is_cancellation_requested())
+    });
+    let drop_in = SyncToken::new();
+    g.bench_function("cancel-token sync", |b| {
+        b.iter(|| black_box(&drop_in).is_cancelled())
     });
     g.bench_function("tokio-util", |b| {
         b.iter(|| black_box(&theirs).is_cancelled())
@@ -50,6 +56,22 @@ fn is_cancelled_under_churn(c: &mut Criterion) {
     };
     g.bench_function("cancel-token", |b| {
         b.iter(|| black_box(&token).is_cancellation_requested())
+    });
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+
+    stop.store(false, Ordering::Relaxed);
+    let drop_in = SyncToken::new();
+    let churn = {
+        let (stop, token) = (stop.clone(), drop_in.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                drop(token.child_token());
+            }
+        })
+    };
+    g.bench_function("cancel-token sync", |b| {
+        b.iter(|| black_box(&drop_in).is_cancelled())
     });
     stop.store(true, Ordering::Relaxed);
     churn.join().unwrap();
@@ -80,6 +102,10 @@ fn clone_drop(c: &mut Criterion) {
     g.bench_function("cancel-token", |b| {
         b.iter(|| drop(black_box(&ours).clone()))
     });
+    let drop_in = SyncToken::new();
+    g.bench_function("cancel-token sync", |b| {
+        b.iter(|| drop(black_box(&drop_in).clone()))
+    });
     g.bench_function("tokio-util", |b| {
         b.iter(|| drop(black_box(&theirs).clone()))
     });
@@ -94,6 +120,9 @@ fn create_drop(c: &mut Criterion) {
             black_box(source.token());
         })
     });
+    g.bench_function("cancel-token sync (new)", |b| {
+        b.iter(|| black_box(SyncToken::new()))
+    });
     g.bench_function("tokio-util (new)", |b| {
         b.iter(|| black_box(TokioToken::new()))
     });
@@ -107,6 +136,10 @@ fn child_create_drop(c: &mut Criterion) {
     let theirs = TokioToken::new();
     g.bench_function("cancel-token (child_source)", |b| {
         b.iter(|| black_box(black_box(&ours_token).child_source()))
+    });
+    let drop_in = SyncToken::new();
+    g.bench_function("cancel-token sync (child_token)", |b| {
+        b.iter(|| black_box(black_box(&drop_in).child_token()))
     });
     g.bench_function("tokio-util (child_token)", |b| {
         b.iter(|| black_box(black_box(&theirs).child_token()))
@@ -123,6 +156,13 @@ fn waiter_create_poll_drop(c: &mut Criterion) {
     g.bench_function("cancel-token (canceled)", |b| {
         b.iter(|| {
             let mut fut = pin!(black_box(&ours).canceled());
+            let _ = black_box(fut.as_mut().poll(&mut cx));
+        })
+    });
+    let drop_in = SyncToken::new();
+    g.bench_function("cancel-token sync (cancelled)", |b| {
+        b.iter(|| {
+            let mut fut = pin!(black_box(&drop_in).cancelled());
             let _ = black_box(fut.as_mut().poll(&mut cx));
         })
     });
@@ -187,6 +227,20 @@ fn cancel_with_waiters(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
+        g.bench_function("cancel-token sync", |b| {
+            b.iter_batched(
+                || {
+                    let token = SyncToken::new();
+                    let waiting = polled((0..n).map(|_| token.clone().cancelled_owned()));
+                    (token, waiting)
+                },
+                |(token, waiting)| {
+                    token.cancel();
+                    (token, waiting)
+                },
+                BatchSize::PerIteration,
+            )
+        });
         g.bench_function("tokio-util", |b| {
             b.iter_batched(
                 || {
@@ -246,6 +300,20 @@ fn cancel_root_with_children(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    g.bench_function("cancel-token sync", |b| {
+        b.iter_batched(
+            || {
+                let root = SyncToken::new();
+                let children: Vec<_> = (0..n).map(|_| root.child_token()).collect();
+                (root, children)
+            },
+            |(root, children)| {
+                root.cancel();
+                (root, children)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.bench_function("tokio-util", |b| {
         b.iter_batched(
             || {
@@ -277,6 +345,14 @@ fn drop_live_children(c: &mut Criterion) {
                     .map(|_| ours_token.child_source())
                     .collect::<Vec<_>>()
             },
+            drop,
+            BatchSize::PerIteration,
+        )
+    });
+    let drop_in = SyncToken::new();
+    g.bench_function("cancel-token sync", |b| {
+        b.iter_batched(
+            || (0..n).map(|_| drop_in.child_token()).collect::<Vec<_>>(),
             drop,
             BatchSize::PerIteration,
         )

@@ -24,6 +24,9 @@
 //! assert!(!app.is_cancellation_requested());          // never upward
 //! ```
 //!
+//! Coming from tokio-util? [`sync`] is its cancellation API name for name: replace
+//! `tokio_util::sync::` with `cancel_token::sync::` and nothing else.
+//!
 //! # Memory ordering
 //! Writes made before `cancel()` are visible to whoever then observes the
 //! cancellation: a `true` from `is_cancellation_requested`, a completed `canceled()`, a
@@ -54,6 +57,7 @@
 mod group;
 mod interrupt;
 mod loom_shim;
+pub mod sync;
 mod task;
 mod timer;
 mod token;
@@ -70,7 +74,7 @@ pub use task::{
 };
 pub use token::{
     CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
-    CancellationToken, CancellationTokenSource, RunUntilCanceled,
+    CancellationToken, CancellationTokenSource, DropGuard, RunUntilCanceled, RunUntilCanceledOwned,
 };
 
 /// The README's examples, compiled and run as doctests.

@@ -3,11 +3,14 @@
 
 use std::fmt::{Debug, Display};
 use std::future::Future;
+use std::hash::Hash;
 use std::marker::PhantomData;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use cancel_token::{
-    CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
-    CancellationToken, CancellationTokenSource, RunUntilCanceled,
+    sync, CancelReason, Canceled, CanceledError, CanceledOwned, CancellationRegistration,
+    CancellationToken, CancellationTokenSource, Completion, DropGuard, Finished, RunUntilCanceled,
+    RunUntilCanceledOwned, Task, TaskCompletionSource, TaskHandle, TaskStatus, WithTimeout,
 };
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -83,8 +86,8 @@ fn canceled_owned_is_static() {
     let future = owned(&source.token());
     assert_static(&future);
     drop(source);
-    let alias: CanceledOwned = CancellationToken::none().cancelled_owned();
-    assert_static(&alias);
+    let never: CanceledOwned = CancellationToken::none().canceled_owned();
+    assert_static(&never);
 }
 
 #[test]
@@ -141,4 +144,103 @@ fn structured_task_types_are_send_and_the_handles_sync() {
     fn debug<T: Debug>() {}
     debug::<Group>();
     debug::<Sleep>();
+}
+
+/// `true` if `$t: $bound` (same trick as `is_send_sync!`, any one trait).
+macro_rules! has {
+    ($t:ty: $bound:path) => {{
+        #[allow(dead_code)]
+        trait Fallback {
+            const YES: bool = false;
+        }
+        impl<T: ?Sized> Fallback for T {}
+        struct Probe<T: ?Sized>(PhantomData<T>);
+        #[allow(dead_code)]
+        impl<T: ?Sized + $bound> Probe<T> {
+            const YES: bool = true;
+        }
+        <Probe<$t>>::YES
+    }};
+}
+
+/// Lists the types among `$t` that lack `$bound`, so one failure names them all.
+macro_rules! lacking {
+    ($bound:path: $($t:ty),+ $(,)?) => {{
+        let mut missing: Vec<&str> = Vec::new();
+        $(if !has!($t: $bound) { missing.push(stringify!($t)); })+
+        missing
+    }};
+}
+
+#[test]
+fn has_macro_tells_unwind_safety_apart() {
+    assert!(has!(u8: UnwindSafe));
+    assert!(!has!(&std::cell::Cell<u8>: UnwindSafe));
+    assert!(!has!(std::cell::Cell<u8>: RefUnwindSafe));
+}
+
+type Ready = std::future::Ready<Result<u8, CanceledError>>;
+
+#[test]
+fn public_types_are_unwind_safe() {
+    macro_rules! all {
+        ($bound:path) => {
+            lacking!($bound:
+                CancellationTokenSource, CancellationToken, CancellationRegistration,
+                CancelReason, CanceledError, DropGuard,
+                Canceled<'static>, CanceledOwned, RunUntilCanceled<'static, Ready>,
+                RunUntilCanceledOwned<Ready>,
+                TaskStatus, TaskHandle, Finished<'static>, Task<Ready>, WithTimeout<Ready>,
+                TaskCompletionSource<u8, CanceledError>, Completion<u8, CanceledError>,
+                sync::CancellationToken, sync::DropGuard, sync::DropGuardRef<'static>,
+                sync::WaitForCancellationFuture<'static>, sync::WaitForCancellationFutureOwned,
+            )
+        };
+    }
+    let unwind: Vec<&str> = all!(UnwindSafe);
+    let ref_unwind: Vec<&str> = all!(RefUnwindSafe);
+    assert!(unwind.is_empty(), "not UnwindSafe: {unwind:?}");
+    assert!(ref_unwind.is_empty(), "not RefUnwindSafe: {ref_unwind:?}");
+}
+
+#[test]
+fn catch_unwind_can_observe_a_token() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    assert_eq!(
+        std::panic::catch_unwind(|| token.is_cancellation_requested()).ok(),
+        Some(false)
+    );
+    let result = std::panic::catch_unwind(|| source.cancel());
+    assert_eq!(result.ok(), Some(true));
+}
+
+#[test]
+fn tokens_are_eq_and_hash() {
+    fn key<T: Eq + Hash>() {}
+    key::<CancellationToken>();
+    key::<sync::CancellationToken>();
+}
+
+/// tokio-util 0.7.20, measured with this same probe: its token and guards are
+/// `Send + Sync + Unpin + UnwindSafe + RefUnwindSafe`, its two futures `Send + Sync` and
+/// neither `Unpin` nor unwind-safe. Ours must not be stricter anywhere.
+#[test]
+fn sync_is_no_stricter_than_tokio_util() {
+    fn all<T: Send + Sync + Unpin + UnwindSafe + RefUnwindSafe>() {}
+    all::<sync::CancellationToken>();
+    all::<sync::DropGuard>();
+    all::<sync::DropGuardRef<'static>>();
+    assert_send_sync::<sync::WaitForCancellationFuture<'static>>();
+    assert_send_sync::<sync::WaitForCancellationFutureOwned>();
+
+    fn send_sync_static<F: Future + Send + Sync + 'static>(_: &F) {}
+    fn send_sync<F: Future + Send + Sync>(_: &F) {}
+    let token = sync::CancellationToken::new();
+    let borrowed = token.run_until_cancelled(std::future::ready(1u8));
+    send_sync(&borrowed);
+    let owned = token
+        .clone()
+        .run_until_cancelled_owned(std::future::ready(1u8));
+    send_sync_static(&owned);
 }

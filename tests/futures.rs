@@ -67,9 +67,8 @@ fn canceled_on_tokio_multi_thread() {
             });
             token.canceled().await;
             assert!(token.is_cancellation_requested());
-            token.cancelled().await; // completes at once now
+            token.canceled().await; // completes at once now
             token.clone().canceled_owned().await;
-            token.clone().cancelled_owned().await;
             canceller.await.unwrap();
         });
     });

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -70,6 +71,14 @@ pub struct TaskCompletionSource<T, E> {
     /// task is finished, in `drop`) frees the callback and the `Arc`s it holds.
     _on_cancel: CancellationRegistration,
 }
+
+// The slot is written once, under its lock, by a move that cannot panic; only values
+// of `T` and `E` cross it, so it is as unwind-safe as they are (the poison-free
+// equivalent of std's `Mutex`, which is always unwind-safe).
+impl<T: UnwindSafe, E: UnwindSafe> UnwindSafe for TaskCompletionSource<T, E> {}
+impl<T: UnwindSafe, E: UnwindSafe> RefUnwindSafe for TaskCompletionSource<T, E> {}
+impl<T: UnwindSafe, E: UnwindSafe> UnwindSafe for Completion<T, E> {}
+impl<T: UnwindSafe, E: UnwindSafe> RefUnwindSafe for Completion<T, E> {}
 
 impl<T, E> TaskCompletionSource<T, E>
 where

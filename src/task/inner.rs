@@ -65,6 +65,13 @@ pub(crate) struct Inner<X: ?Sized = ()> {
     pub(crate) tail: X,
 }
 
+// The status is one atomic word whose final value never changes (status invariant 2),
+// the `finished` slot changes under its lock in steps no user code interrupts, and a
+// panicking body is recorded as `Faulted` before the panic continues: a caught panic
+// leaves nothing half-updated for a `TaskHandle` to observe.
+impl std::panic::UnwindSafe for Inner {}
+impl std::panic::RefUnwindSafe for Inner {}
+
 impl Inner {
     pub(crate) fn new(cancel: CancellationTokenSource) -> Self {
         Inner::with_tail(cancel, ())

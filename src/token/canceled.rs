@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::future::FusedFuture;
 use pin_project_lite::pin_project;
 
+use super::inner::Inner;
 use super::reason::CanceledError;
 use super::token::CancellationToken;
 use super::waiter::Waiter;
@@ -23,7 +25,10 @@ pin_project! {
     /// and a later `canceled()` sees the cancellation as usual.
     #[must_use = "futures do nothing unless polled; dropping it stops waiting"]
     pub struct Canceled<'a> {
-        token: &'a CancellationToken,
+        // The token's `Inner` (`None` for a token nothing can cancel), borrowed rather
+        // than the token itself so that `sync::CancellationToken`, which holds a source,
+        // can hand out the same future.
+        inner: Option<&'a Inner>,
         #[pin]
         waiter: Waiter,
         done: bool,
@@ -32,7 +37,7 @@ pin_project! {
     impl PinnedDrop for Canceled<'_> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(inner) = this.token.inner() {
+            if let Some(inner) = *this.inner {
                 this.waiter.unregister(inner);
             }
         }
@@ -41,10 +46,30 @@ pin_project! {
 
 impl<'a> Canceled<'a> {
     pub(crate) fn new(token: &'a CancellationToken) -> Self {
+        Canceled::on(token.inner())
+    }
+
+    /// Waits on `inner` directly (`None`: never ready).
+    pub(crate) fn on(inner: Option<&'a Inner>) -> Self {
         Canceled {
-            token,
+            inner,
             waiter: Waiter::new(),
             done: false,
+        }
+    }
+
+    /// The cancellation flag of the token waited on (one atomic load).
+    #[inline]
+    pub(crate) fn is_canceled(&self) -> bool {
+        self.inner.is_some_and(Inner::is_canceled)
+    }
+
+    /// The error a cancelled wait reports: the token's reason.
+    #[cold]
+    fn error(&self) -> CanceledError {
+        match self.inner {
+            Some(inner) if inner.is_canceled() => CanceledError::new(inner.reason_now()),
+            _ => CanceledError::default(),
         }
     }
 }
@@ -54,7 +79,7 @@ impl Future for Canceled<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        let ready = match this.token.inner() {
+        let ready = match *this.inner {
             Some(inner) => this.waiter.poll(inner, cx),
             None => Poll::Pending,
         };
@@ -74,7 +99,7 @@ impl FusedFuture for Canceled<'_> {
 impl fmt::Debug for Canceled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Canceled")
-            .field("token", self.token)
+            .field("is_cancellation_requested", &self.is_canceled())
             .finish()
     }
 }
@@ -111,6 +136,12 @@ impl CanceledOwned {
             done: false,
         }
     }
+
+    /// The cancellation flag of the token waited on (one atomic load).
+    #[inline]
+    pub(crate) fn is_canceled(&self) -> bool {
+        self.token.is_cancellation_requested()
+    }
 }
 
 impl Future for CanceledOwned {
@@ -141,6 +172,14 @@ impl fmt::Debug for CanceledOwned {
             .finish()
     }
 }
+
+// The waker slot inside changes only under the token's lock, and a panicking waker is
+// caught by `cancel` (DESIGN §1b): nothing a panic interrupts is left half-done where a
+// later poll or drop could see it.
+impl UnwindSafe for Canceled<'_> {}
+impl RefUnwindSafe for Canceled<'_> {}
+impl UnwindSafe for CanceledOwned {}
+impl RefUnwindSafe for CanceledOwned {}
 
 pin_project! {
     /// Future of [`CancellationToken::run_until_canceled`]: the inner future's output, or
@@ -174,10 +213,9 @@ impl<F: Future> Future for RunUntilCanceled<'_, F> {
     type Output = Result<F::Output, CanceledError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let token = this.canceled.token;
-        if this.canceled.poll(cx).is_ready() {
-            return Poll::Ready(Err(token.canceled_error()));
+        let mut this = self.project();
+        if this.canceled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(this.canceled.error()));
         }
         this.future.poll(cx).map(Ok)
     }
@@ -186,7 +224,51 @@ impl<F: Future> Future for RunUntilCanceled<'_, F> {
 impl<F> fmt::Debug for RunUntilCanceled<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunUntilCanceled")
-            .field("token", self.canceled.token)
+            .field("canceled", &self.canceled)
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    /// Future of [`CancellationToken::run_until_canceled_owned`]: [`RunUntilCanceled`]
+    /// owning its token, so it is `'static` when the inner future is.
+    ///
+    /// # Cancel safety
+    /// As cancel-safe as the inner future.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RunUntilCanceledOwned<F> {
+        #[pin]
+        canceled: CanceledOwned,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> RunUntilCanceledOwned<F> {
+    pub(crate) fn new(token: CancellationToken, future: F) -> Self {
+        RunUntilCanceledOwned {
+            canceled: CanceledOwned::new(token),
+            future,
+        }
+    }
+}
+
+impl<F: Future> Future for RunUntilCanceledOwned<F> {
+    type Output = Result<F::Output, CanceledError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.canceled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(this.canceled.token.canceled_error()));
+        }
+        this.future.poll(cx).map(Ok)
+    }
+}
+
+impl<F> fmt::Debug for RunUntilCanceledOwned<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunUntilCanceledOwned")
+            .field("token", &self.canceled.token)
             .finish_non_exhaustive()
     }
 }

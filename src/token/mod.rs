@@ -2,6 +2,7 @@
 
 mod cancel;
 mod canceled;
+mod guard;
 mod inner;
 mod list;
 mod reason;
@@ -11,7 +12,8 @@ mod source;
 mod token;
 mod waiter;
 
-pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled};
+pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled, RunUntilCanceledOwned};
+pub use guard::DropGuard;
 pub(crate) use inner::{drop_contained, keep_first_panic, resume_unless_unwinding, Inner, Ref};
 pub use reason::{CancelReason, CanceledError};
 pub use registration::CancellationRegistration;

@@ -163,6 +163,12 @@ impl CanceledError {
     }
 }
 
+// The crate never mutates a reason after creating it, and the value is `Sync`, so any
+// interior mutability in it is the value's own thread-safe kind: a panic elsewhere
+// cannot leave a reason half-written for a `catch_unwind` caller to observe.
+impl std::panic::UnwindSafe for CancelReason {}
+impl std::panic::RefUnwindSafe for CancelReason {}
+
 /// Two errors are equal when they carry the same reason ([`CancelReason::ptr_eq`]).
 impl PartialEq for CanceledError {
     fn eq(&self, other: &Self) -> bool {

@@ -176,6 +176,12 @@ unsafe impl Send for CancellationRegistration {}
 // SAFETY: no `&self` method touches the node.
 unsafe impl Sync for CancellationRegistration {}
 
+// The node's phase changes only under the token's lock, and a callback's panic is caught
+// by whoever runs it (the cancelling thread resumes it only after every callback ran), so
+// a caught panic leaves no half-done unregistration behind.
+impl std::panic::UnwindSafe for CancellationRegistration {}
+impl std::panic::RefUnwindSafe for CancellationRegistration {}
+
 impl CancellationRegistration {
     pub(crate) const fn inert() -> Self {
         CancellationRegistration { slot: None }

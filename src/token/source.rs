@@ -3,8 +3,10 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Duration;
 
+use super::guard::DropGuard;
 use super::inner::Ref;
 use super::reason::CancelReason;
 use super::token::CancellationToken;
@@ -98,6 +100,27 @@ impl CancellationTokenSource {
         CancellationTokenSource::from_ref(inner)
     }
 
+    /// A child of this source (`linked([self.token()])` without the temporary token).
+    pub(crate) fn child(&self) -> Self {
+        CancellationTokenSource::from_ref(Ref::new_linked(&[&self.inner]))
+    }
+
+    /// The shared state, for `sync` to build the core futures on.
+    #[inline]
+    pub(crate) fn inner_ref(&self) -> &Ref {
+        &self.inner
+    }
+
+    /// Ends this source but keeps its reference, as a token: `token()` then `drop`,
+    /// minus the reference count round trip.
+    pub(crate) fn into_token(self) -> CancellationToken {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `inner` is taken exactly once.
+        let inner = unsafe { ManuallyDrop::take(&mut this.inner) };
+        inner.remove_source();
+        CancellationToken::from_ref(inner)
+    }
+
     fn from_ref(inner: Ref) -> Self {
         CancellationTokenSource {
             inner: ManuallyDrop::new(inner),
@@ -182,12 +205,43 @@ impl CancellationTokenSource {
     }
 
     /// True once cancellation was requested (one atomic load).
+    #[doc(alias = "is_cancelled")]
     #[inline]
     pub fn is_cancellation_requested(&self) -> bool {
         self.inner.is_canceled()
     }
+
+    /// A guard that cancels this source when it is dropped, unless
+    /// [`disarm`](DropGuard::disarm)ed first — cancellation on every exit path,
+    /// unwinding included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::CancellationTokenSource;
+    /// let source = CancellationTokenSource::new();
+    /// let token = source.token();
+    /// {
+    ///     let _guard = source.drop_guard();
+    /// } // dropped: cancels
+    /// assert!(token.is_cancellation_requested());
+    ///
+    /// let kept = CancellationTokenSource::new().drop_guard().disarm();
+    /// assert!(!kept.is_cancellation_requested());
+    /// ```
+    pub fn drop_guard(self) -> DropGuard {
+        DropGuard::new(self)
+    }
 }
 
+/// [`CancellationTokenSource::new()`]: a new, uncancelled source.
+///
+/// ```
+/// use cancel_token::CancellationTokenSource;
+/// let source = CancellationTokenSource::default();
+/// assert!(!source.is_cancellation_requested());
+/// assert!(source.token().can_be_canceled());
+/// ```
 impl Default for CancellationTokenSource {
     fn default() -> Self {
         Self::new()
@@ -207,6 +261,11 @@ impl Drop for CancellationTokenSource {
         unsafe { ManuallyDrop::take(&mut self.inner) }.drop_source();
     }
 }
+
+// As for `CancellationToken`: a panic never leaves the shared state half-updated where a
+// later `cancel` or observer could see it (callback and waker panics are caught).
+impl UnwindSafe for CancellationTokenSource {}
+impl RefUnwindSafe for CancellationTokenSource {}
 
 impl fmt::Debug for CancellationTokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,11 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use super::canceled::{Canceled, CanceledOwned, RunUntilCanceled};
+use super::canceled::{Canceled, CanceledOwned, RunUntilCanceled, RunUntilCanceledOwned};
 use super::inner::{Inner, Ref};
 use super::reason::{CancelReason, CanceledError};
 use super::registration::CancellationRegistration;
@@ -14,7 +16,9 @@ use super::source::CancellationTokenSource;
 
 /// Observes cancellation of a [`CancellationTokenSource`]; cannot cancel.
 ///
-/// Cheap to clone (one atomic increment) and `Send + Sync`. Check it with
+/// Cheap to clone (one atomic increment), `Send + Sync`, and `Eq + Hash`: two tokens
+/// are equal iff they observe the same source (every [`none`](Self::none) token equals
+/// every other), so tokens can key a `HashMap`. Check it with
 /// [`is_cancellation_requested`](Self::is_cancellation_requested) (one atomic load),
 /// `?` it with [`throw_if_cancellation_requested`](Self::throw_if_cancellation_requested),
 /// hang callbacks on it with [`register`](Self::register), await it with
@@ -45,7 +49,7 @@ use super::source::CancellationTokenSource;
 /// source.cancel();
 /// assert!(count_to(3, &token).is_err());
 /// ```
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone)]
 pub struct CancellationToken {
     inner: Option<Ref>,
 }
@@ -77,19 +81,14 @@ impl CancellationToken {
 
     /// True once cancellation was requested. One atomic load (Acquire); see
     /// [Memory ordering](Self#memory-ordering).
+    #[doc(alias = "is_cancelled")]
+    #[doc(alias = "is_canceled")]
     #[inline]
     pub fn is_cancellation_requested(&self) -> bool {
         match &self.inner {
             Some(inner) => inner.is_canceled(),
             None => false,
         }
-    }
-
-    /// Alias of [`is_cancellation_requested`](Self::is_cancellation_requested), in
-    /// tokio-util's words.
-    #[inline]
-    pub fn is_cancelled(&self) -> bool {
-        self.is_cancellation_requested()
     }
 
     /// False if nothing can ever cancel this token: it is [`none`](Self::none), or every
@@ -191,29 +190,37 @@ impl CancellationToken {
     /// futures::executor::block_on(token.canceled());
     /// assert!(token.is_cancellation_requested());
     /// ```
+    #[doc(alias = "cancelled")]
     pub fn canceled(&self) -> Canceled<'_> {
         Canceled::new(self)
     }
 
-    /// Alias of [`canceled`](Self::canceled), in tokio-util's spelling.
-    pub fn cancelled(&self) -> Canceled<'_> {
-        self.canceled()
-    }
-
-    /// Like [`canceled`](Self::canceled), but owning a clone of the token, so the future
-    /// is `'static`.
+    /// Like [`canceled`](Self::canceled), but owning the token, so the future is
+    /// `'static` and can be moved into a spawned task.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe, as [`canceled`](Self::canceled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::CancellationTokenSource;
+    /// let source = CancellationTokenSource::new();
+    /// let waiting = source.token().canceled_owned(); // borrows nothing
+    /// source.cancel();
+    /// futures::executor::block_on(waiting);
+    /// ```
+    #[doc(alias = "cancelled_owned")]
     pub fn canceled_owned(self) -> CanceledOwned {
         CanceledOwned::new(self)
-    }
-
-    /// Alias of [`canceled_owned`](Self::canceled_owned).
-    pub fn cancelled_owned(self) -> CanceledOwned {
-        self.canceled_owned()
     }
 
     /// Runs `future` until it completes (`Ok`) or the token is cancelled
     /// (`Err(CanceledError)`, and `future` is dropped). An already cancelled token never
     /// polls `future`. This makes any future cancellable.
+    ///
+    /// # Cancel safety
+    /// As cancel-safe as `future`: dropping the returned future drops `future`.
     ///
     /// # Examples
     ///
@@ -227,8 +234,33 @@ impl CancellationToken {
     /// let never = futures::executor::block_on(token.run_until_canceled(async { unreachable!() }));
     /// assert!(never.is_err());
     /// ```
+    #[doc(alias = "run_until_cancelled")]
     pub fn run_until_canceled<F: Future>(&self, future: F) -> RunUntilCanceled<'_, F> {
         RunUntilCanceled::new(self, future)
+    }
+
+    /// Like [`run_until_canceled`](Self::run_until_canceled), but owning the token, so
+    /// the returned future is `'static` whenever `future` is.
+    ///
+    /// # Cancel safety
+    /// As cancel-safe as `future`: dropping the returned future drops `future`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationToken, CancellationTokenSource};
+    /// # use std::future::Future;
+    /// fn guarded(token: &CancellationToken) -> impl Future<Output = Result<u8, cancel_token::CanceledError>> + 'static {
+    ///     token.clone().run_until_canceled_owned(std::future::pending())
+    /// }
+    /// let source = CancellationTokenSource::new();
+    /// let fut = guarded(&source.token());
+    /// source.cancel();
+    /// assert!(futures::executor::block_on(fut).is_err());
+    /// ```
+    #[doc(alias = "run_until_cancelled_owned")]
+    pub fn run_until_canceled_owned<F: Future>(self, future: F) -> RunUntilCanceledOwned<F> {
+        RunUntilCanceledOwned::new(self, future)
     }
 
     /// Blocks this thread until the token is cancelled.
@@ -294,6 +326,46 @@ impl CancellationToken {
         CancellationTokenSource::child_of(self)
     }
 }
+
+/// [`CancellationToken::none()`], as .NET's `default(CancellationToken)`: a token that is
+/// never cancelled.
+///
+/// ```
+/// use cancel_token::CancellationToken;
+/// let token = CancellationToken::default();
+/// assert!(!token.can_be_canceled());
+/// assert_eq!(token, CancellationToken::none());
+/// ```
+impl Default for CancellationToken {
+    fn default() -> Self {
+        Self::none()
+    }
+}
+
+/// Equal iff both observe the same source; all [`none`](CancellationToken::none) tokens
+/// are equal.
+impl PartialEq for CancellationToken {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.as_ref().map(Ref::addr) == other.inner.as_ref().map(Ref::addr)
+    }
+}
+
+impl Eq for CancellationToken {}
+
+/// Hashes which source the token observes, consistent with `Eq`.
+impl Hash for CancellationToken {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.inner.as_ref().map(Ref::addr).hash(state);
+    }
+}
+
+// A panic cannot leave a token's state half-updated where an observer could see it: the
+// flag is one atomic word, the list and reason change only under a lock no user code
+// runs under, and panics from callbacks and wakers are caught and resumed only after
+// `cancel` finished (DESIGN §1b). So observing a token after a caught panic is sound.
+impl UnwindSafe for CancellationToken {}
+impl RefUnwindSafe for CancellationToken {}
 
 struct ThreadWaker(std::thread::Thread);
 
