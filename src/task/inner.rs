@@ -68,9 +68,11 @@ pub(crate) struct Inner<X: ?Sized = ()> {
 // The status is one atomic word whose final value never changes (status invariant 2),
 // the `finished` slot changes under its lock in steps no user code interrupts, and a
 // panicking body is recorded as `Faulted` before the panic continues: a caught panic
-// leaves nothing half-updated for a `TaskHandle` to observe.
-impl std::panic::UnwindSafe for Inner {}
-impl std::panic::RefUnwindSafe for Inner {}
+// leaves nothing half-updated for a `TaskHandle` to observe. The tail (a group child's
+// future and queue link) is reached only by the group that drives it, never through a
+// handle.
+impl<X: ?Sized> std::panic::UnwindSafe for Inner<X> {}
+impl<X: ?Sized> std::panic::RefUnwindSafe for Inner<X> {}
 
 impl Inner {
     pub(crate) fn new(cancel: CancellationTokenSource) -> Self {
