@@ -60,7 +60,7 @@ fn contention(c: &mut Criterion) {
         })
     });
     let drop_in = cancel_token::sync::CancellationToken::new();
-    g.bench_function("cancel-token (sync drop-in)", |b| {
+    g.bench_function("cancel-token sync", |b| {
         b.iter_custom(|iters| {
             let token = drop_in.clone();
             two_threads(iters, move || poll_once(token.cancelled()))
