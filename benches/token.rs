@@ -120,6 +120,14 @@ fn create_drop(c: &mut Criterion) {
             black_box(source.token());
         })
     });
+    g.bench_function("cancel-token (source + token, source dropped first)", |b| {
+        b.iter(|| {
+            let source = CancellationTokenSource::new();
+            let token = black_box(source.token());
+            drop(source);
+            drop(token);
+        })
+    });
     g.bench_function("cancel-token sync (new)", |b| {
         b.iter(|| black_box(SyncToken::new()))
     });

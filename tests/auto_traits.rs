@@ -244,3 +244,14 @@ fn sync_is_no_stricter_than_tokio_util() {
         .run_until_cancelled_owned(std::future::ready(1u8));
     send_sync_static(&owned);
 }
+
+#[test]
+fn interrupt_types_are_unwind_safe() {
+    use cancel_token::{InterruptControl, InterruptGuard};
+    let unwind: Vec<&str> = lacking!(UnwindSafe: InterruptControl<u32>, InterruptGuard<u32>);
+    let ref_unwind: Vec<&str> = lacking!(RefUnwindSafe: InterruptControl<u32>, InterruptGuard<u32>);
+    assert!(unwind.is_empty(), "not UnwindSafe: {unwind:?}");
+    assert!(ref_unwind.is_empty(), "not RefUnwindSafe: {ref_unwind:?}");
+    // A task group owns its children's futures: unwind-safe only if they are, like
+    // `FuturesUnordered`, so it makes no blanket claim.
+}

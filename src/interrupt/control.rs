@@ -914,6 +914,15 @@ pub struct InterruptGuard<E, K = ()> {
     id: u64,
 }
 
+// A panic from user code (a selector, a predicate, a final act, a payload's `Drop`) is
+// caught inside `dispatch` and resumed only after the hub's lists are consistent again,
+// so a control or guard observed after a caught panic is in a valid state: it may be
+// used across `catch_unwind` like tokio-util's token.
+impl<E, K> std::panic::UnwindSafe for InterruptControl<E, K> {}
+impl<E, K> std::panic::RefUnwindSafe for InterruptControl<E, K> {}
+impl<E, K> std::panic::UnwindSafe for InterruptGuard<E, K> {}
+impl<E, K> std::panic::RefUnwindSafe for InterruptGuard<E, K> {}
+
 impl<E, K> Drop for InterruptGuard<E, K> {
     fn drop(&mut self) {
         self.hub.remove_interrupter(self.id);
