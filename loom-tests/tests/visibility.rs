@@ -178,3 +178,23 @@ fn a_middle_token_dropped_while_the_root_marks_through_it() {
         drop(leaf_token);
     });
 }
+
+#[test]
+fn linking_a_child_while_the_parents_last_source_drops() {
+    // `new_linked` sets PARENT with a read-modify-write before it reads the source
+    // count; the last `remove_source` skips the lock only if it saw no PARENT. Either
+    // the link is never made or it is detached: never left counting as a source.
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let token = parent.token();
+        let dropping = loom_tests::spawn(move || drop(parent));
+        let child = token.child_source();
+        let child_token = child.token();
+        dropping.join().unwrap();
+        drop(child);
+        assert!(
+            !child_token.can_be_canceled(),
+            "a link to a parent that gave up still counts as a source"
+        );
+    });
+}
