@@ -69,14 +69,14 @@ impl Inner {
             self.publish();
             let mut drain = Drain::new();
             drain.list(self, Some(shared), &reason);
-            marker.finish(drain, &reason);
+            marker.finish(&mut drain, &reason);
             return true;
         }
         drop(shared);
         marker.walk(self);
         let mut drain = Drain::new();
         drain.list(self, None, &reason);
-        marker.finish(drain, &reason);
+        marker.finish(&mut drain, &reason);
         true
     }
 
@@ -260,7 +260,7 @@ impl<'r> Marker<'r> {
 
     /// Phase 3 for the descendants this cancel claimed, then lets go of every reference
     /// taken, each drop contained; resumes the first panic.
-    fn finish(mut self, mut drain: Drain, reason: &CancelReason) {
+    fn finish(mut self, drain: &mut Drain, reason: &CancelReason) {
         for node in &self.claimed {
             drain.list(node, None, reason);
         }
@@ -375,9 +375,10 @@ impl Drain {
         }
     }
 
-    /// Resumes the first panic, now that everything is done.
-    fn finish(self) {
-        resume_unless_unwinding(self.panic);
+    /// Resumes the first panic, now that everything is done. By reference: moving a
+    /// `Drain` copies its whole waker batch.
+    fn finish(&mut self) {
+        resume_unless_unwinding(self.panic.take());
     }
 }
 
