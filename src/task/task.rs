@@ -50,7 +50,15 @@ pin_project! {
     ///
     /// # Panics
     /// Polling a task again after it returned its output (or panicked) panics with
-    /// "`Task` polled after it finished".
+    /// "`Task` polled after it finished". A panic from the body is resumed from the poll
+    /// that caught it, after the status became `Faulted`.
+    ///
+    /// Dropping a task panics only by passing on a panic from user code: dropping an
+    /// unfinished task cancels its token, so a callback registered on that token (or on a
+    /// subtask's linked token) that panics is resumed from `drop` once every callback ran
+    /// and the task is `Canceled`; so is a panic from the body's own `Drop`, or from an
+    /// [`on_finished`](TaskHandle::on_finished) callback. Dropping a finished task runs
+    /// no user code.
     ///
     /// # Cancel safety
     /// Dropping the task cancels it, as described above.
@@ -115,6 +123,10 @@ where
     /// assert!(futures::executor::block_on(task).is_err());
     /// assert_eq!(handle.status(), TaskStatus::Faulted);
     /// ```
+    ///
+    /// # Cancel safety
+    /// The task is itself the future: dropping it before it finishes cancels its token and
+    /// ends it `Canceled` (see [`Task`]).
     pub fn new(future: F) -> Self {
         Self::from_parts(future, CancellationTokenSource::new())
     }
@@ -142,6 +154,9 @@ where
     /// assert!(waiter.join().unwrap().is_err());
     /// assert_eq!(handle.status(), TaskStatus::Canceled);
     /// ```
+    ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
     pub fn with_token<B>(parent: &CancellationToken, body: B) -> Self
     where
         B: FnOnce(CancellationToken) -> F,
@@ -198,6 +213,9 @@ where
     /// assert!(err.reason().ptr_eq(&handle.token().reason().unwrap()));
     /// assert_eq!(handle.status(), TaskStatus::Canceled);
     /// ```
+    ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
     pub fn with_timeout<B>(parent: &CancellationToken, timeout: Duration, body: B) -> Self
     where
         B: FnOnce(CancellationToken) -> Fut,
@@ -216,17 +234,52 @@ where
 
 impl<F> Task<F> {
     /// A handle to observe and cancel this task from anywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// let handle = task.handle(); // Clone + Send + Sync, outlives the task
+    /// drop(task);
+    /// assert_eq!(handle.status(), TaskStatus::Canceled);
+    /// ```
     pub fn handle(&self) -> TaskHandle {
         TaskHandle::new(self.inner.clone())
     }
 
     /// The task's status (one atomic load); the same as
     /// [`TaskHandle::status`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// assert_eq!(task.status(), TaskStatus::Created);
+    /// ```
     pub fn status(&self) -> TaskStatus {
         self.inner.status()
     }
 
     /// The task's own token (what [`with_token`](Self::with_token) gave the body).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, CancellationTokenSource, Task};
+    ///
+    /// let app = CancellationTokenSource::new();
+    /// let task = Task::with_token(&app.token(), |token| async move {
+    ///     token.throw_if_cancellation_requested()?;
+    ///     Ok::<_, CanceledError>(())
+    /// });
+    /// let token = task.token();
+    /// app.cancel();
+    /// assert!(token.is_cancellation_requested()); // linked to the parent
+    /// ```
     pub fn token(&self) -> CancellationToken {
         self.inner.token()
     }
