@@ -120,6 +120,9 @@ where
     /// Like [`new`](Self::new), with the task's token linked to `parent`: cancelling
     /// `parent` cancels the task. Born cancelled if `parent` already is.
     ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
+    ///
     /// ```
     /// use cancel_token::{CanceledError, CancellationTokenSource, TaskCompletionSource, TaskStatus};
     ///
@@ -130,9 +133,6 @@ where
     /// assert!(!source.try_set_result(()));
     /// assert!(futures::executor::block_on(task).is_err());
     /// ```
-    ///
-    /// # Cancel safety
-    /// As for [`new`](Self::new).
     pub fn with_token(parent: &CancellationToken) -> (Self, Task<Completion<T, E>>) {
         Self::from_source(parent.child_source())
     }

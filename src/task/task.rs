@@ -139,6 +139,9 @@ where
     /// until polled). If `parent` is already cancelled when the task is first polled,
     /// the body is dropped without being polled and the task ends `Canceled`.
     ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
+    ///
     /// # Examples
     ///
     /// ```
@@ -154,9 +157,6 @@ where
     /// assert!(waiter.join().unwrap().is_err());
     /// assert_eq!(handle.status(), TaskStatus::Canceled);
     /// ```
-    ///
-    /// # Cancel safety
-    /// As for [`new`](Self::new).
     pub fn with_token<B>(parent: &CancellationToken, body: B) -> Self
     where
         B: FnOnce(CancellationToken) -> F,
@@ -197,6 +197,9 @@ where
     /// parent, [`TaskHandle::cancel`]) stops the body the same way. A zero `timeout`
     /// never runs the body.
     ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
+    ///
     /// # Examples
     ///
     /// ```
@@ -213,9 +216,6 @@ where
     /// assert!(err.reason().ptr_eq(&handle.token().reason().unwrap()));
     /// assert_eq!(handle.status(), TaskStatus::Canceled);
     /// ```
-    ///
-    /// # Cancel safety
-    /// As for [`new`](Self::new).
     pub fn with_timeout<B>(parent: &CancellationToken, timeout: Duration, body: B) -> Self
     where
         B: FnOnce(CancellationToken) -> Fut,
