@@ -435,6 +435,11 @@ where
     /// # Panics
     /// If called from inside a selector or predicate of this control.
     ///
+    /// # Cancel safety
+    /// The wait is registered when this is called, not when it is first polled. Dropping the
+    /// returned [`Wait`] removes it; an event it already took is dropped with it (see
+    /// [`Wait`]).
+    ///
     /// # Examples
     ///
     /// ```
@@ -466,6 +471,11 @@ where
     ///
     /// # Panics
     /// If called from inside a selector or predicate of this control.
+    ///
+    /// # Cancel safety
+    /// The wait is registered when this is called, not when it is first polled. Dropping the
+    /// returned [`Wait`] removes it; an event it already took is dropped with it (see
+    /// [`Wait`]).
     ///
     /// # Examples
     ///
@@ -908,6 +918,19 @@ impl<E, K> fmt::Debug for InterruptControl<E, K> {
 
 /// Keeps an [`interrupt_on`](InterruptControl::interrupt_on) interrupter registered;
 /// dropping it stops the interrupting (a no-op if it already fired).
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{CancellationTokenSource, InterruptControl};
+///
+/// let control = InterruptControl::<&str>::new();
+/// let job = CancellationTokenSource::new();
+/// let guard = control.interrupt_on(&job, |event| *event == "stop");
+/// drop(guard); // no longer interrupting
+/// assert_eq!(control.dispatch("stop"), Some("stop"));
+/// assert!(!job.is_cancellation_requested());
+/// ```
 #[must_use = "dropping the guard stops interrupting"]
 pub struct InterruptGuard<E, K = ()> {
     hub: Arc<Hub<E, K>>,

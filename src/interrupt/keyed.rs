@@ -391,6 +391,20 @@ fn remove_keyed<E, K: Hash + Eq>(shard: &Shard<E, K>, hub: usize, key: K, id: u6
 }
 
 /// Why [`InterruptControl::push`] did not deliver a value; the value comes back.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{InterruptControl, PushError};
+///
+/// let control = InterruptControl::<(u32, &str), u32>::keyed(|e| Some(e.0));
+/// let _reply = control.wait_keyed(1, |e: &(u32, &str)| Some(e.1.len()));
+/// match control.push(&1, "not a usize") {
+///     Err(PushError::WrongType(value)) => assert_eq!(value, "not a usize"),
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(control.push(&2, 5_usize), Err(PushError::NoSession(5))));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub enum PushError<T> {
     /// No wait is filed under the key: none was made, or it finished, timed out or was
@@ -440,6 +454,16 @@ impl<T> fmt::Display for PushError<T> {
 impl<T> Error for PushError<T> {}
 
 /// [`InterruptControl::cancel_session`] found no wait under the key.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{InterruptControl, NoSession};
+///
+/// let control = InterruptControl::<u32, u32>::keyed(|e| Some(*e));
+/// assert_eq!(control.cancel_session(&1, "nobody there"), Err(NoSession));
+/// assert_eq!(NoSession.to_string(), "no session is waiting under that key");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct NoSession;
 
