@@ -344,8 +344,9 @@ impl<E, K> Hub<E, K> {
 /// wait for "the next matching event" ([`wait`](Self::wait)) or be cut short by one
 /// ([`interrupt_on`](Self::interrupt_on)).
 ///
-/// This is Graia Broadcast's `InterruptControl`, simbot's continuous sessions and BPjs's
-/// interrupting events in one type. The event loop calls [`dispatch`](Self::dispatch)
+/// A handler that asked a question awaits the answer in line instead of setting a mode
+/// flag for another handler to check, and a running job can be cut short by an event.
+/// The event loop calls [`dispatch`](Self::dispatch)
 /// for every event: waiting selectors see it first, oldest first, and the first one
 /// that takes it consumes it; an event nobody took comes back for the normal handlers.
 ///
@@ -368,7 +369,7 @@ impl<E, K> Hub<E, K> {
 /// dispatching thread, under the control's lock, so it must be quick and must not call
 /// back into the same control: doing so panics rather than deadlocks (a selector may
 /// use other controls, and may drop waits of this one). Do the real work after the
-/// wait returns, as simbot's docs advise. A selector that panics ends its own wait —
+/// wait returns. A selector that panics ends its own wait —
 /// the panic is resumed where that wait is polled — and the event goes on to the next
 /// waiter as if the selector had passed.
 ///
@@ -428,7 +429,7 @@ where
     ///
     /// The wait is registered now, not at its first poll: events dispatched from here
     /// on are offered to it (see [`Wait`]). If the value should itself say "failed",
-    /// make it a `Result` (simbot's `pushException`). To get the event itself, use
+    /// make it a `Result`. To get the event itself, use
     /// [`wait_for`](Self::wait_for). To bound the wait, use [`Wait::with_token`] or
     /// [`Wait::with_timeout`].
     ///
@@ -765,8 +766,8 @@ where
         event
     }
 
-    /// Cancels `source` with the first dispatched event that `predicate` matches: BPjs's
-    /// interrupting events.
+    /// Cancels `source` with the first dispatched event that `predicate` matches: an
+    /// interrupting event, such as "abort" for an upload in progress.
     ///
     /// The source is cancelled with a clone of the event as its
     /// [reason](crate::CancelReason::downcast_ref), so callbacks registered on its

@@ -515,7 +515,7 @@ where
     }
 
     /// Waits for the first dispatched event with key `key` that `selector` maps to
-    /// `Some(value)`: a session, in simbot's words. Resolves with `Ok(value)`, or with
+    /// `Some(value)`: one step of a per-user conversation. Resolves with `Ok(value)`, or with
     /// `Err(CanceledError)` if the session is ended by
     /// [`cancel_session`](Self::cancel_session), a token or a timeout (chain
     /// [`with_token`](WaitWith::with_token) / [`with_timeout`](WaitWith::with_timeout)).
@@ -587,8 +587,9 @@ where
     }
 
     /// Completes the oldest session under `key` that waits for a `T` with `value`, from
-    /// outside the dispatch path: simbot's `provider.push`. For simbot's
-    /// `pushException`, make the session's value a `Result` and push an `Err`.
+    /// outside the dispatch path (an operator answering for the user, a reply arriving
+    /// on another channel). To fail the session instead, make its value a `Result` and
+    /// push an `Err`.
     ///
     /// Returns [`PushError::NoSession`] if no wait is filed under `key` (always, on a
     /// control made by [`new`](InterruptControl::new)), and
@@ -629,7 +630,7 @@ where
     }
 
     /// Ends the oldest session under `key` with `Err(CanceledError)` carrying `reason`
-    /// (any value; a [`CancelReason`] is kept as it is): simbot's `provider.cancel`.
+    /// (any value; a [`CancelReason`] is kept as it is), from outside the dispatch path.
     /// Returns [`NoSession`] if no wait is filed under `key` (always, on a control made
     /// by [`new`](InterruptControl::new)).
     ///

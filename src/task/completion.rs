@@ -47,8 +47,9 @@ type Slot<T, E> = Mutex<Option<Result<T, E>>>;
 ///   `try_set_canceled_with(reason)` would. The producer can watch
 ///   [`token`](Self::token) to stop early.
 ///
-/// This is also how a non-cancellable operation becomes a cancellable task (seed 004's
-/// pattern): hand the source to the operation, and cancel the task's token.
+/// This is also how a non-cancellable operation (a callback-based or blocking API)
+/// becomes a cancellable task: hand the source to the operation, and cancel the task's
+/// token.
 ///
 /// # Examples
 ///

@@ -131,9 +131,8 @@ impl TaskHandle {
         self.inner.source().cancel_with(reason)
     }
 
-    /// True once cancellation of the task was requested (one atomic load): the
-    /// redux-saga `yield cancelled()` for cleanup code that wants to know whether it
-    /// runs because the task is being cancelled.
+    /// True once cancellation of the task was requested (one atomic load): for cleanup
+    /// code that wants to know whether it runs because the task is being cancelled.
     ///
     /// # Examples
     ///

@@ -133,7 +133,7 @@ where
 
     /// Runs `body` with a token of its own, linked to `parent`: cancelling `parent`
     /// cancels the task, and [`TaskHandle::cancel`] cancels the task and every subtask
-    /// it passed its token to (redux-saga's `cancel(task)`), never `parent` or siblings.
+    /// it passed its token to, never `parent` or siblings.
     ///
     /// `body` is called at once to make the future (an `async move` block does nothing
     /// until polled). If `parent` is already cancelled when the task is first polled,

@@ -137,7 +137,7 @@ impl CancellationToken {
     }
 
     /// `Err(CanceledError)` once cancelled, carrying the [reason](Self::reason); the
-    /// `?`-friendly check (the name comes from .NET and Wind.js).
+    /// `?`-friendly check (the name comes from .NET).
     ///
     /// ```
     /// # use cancel_token::CancellationTokenSource;
