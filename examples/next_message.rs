@@ -92,7 +92,7 @@ fn main() {
     for event in script {
         let Some(event) = control.dispatch(event.clone()) else {
             println!(
-                "[user {}] {:>6} -> taken by a continuous session",
+                "[user {}] {:>6} -> taken by a waiting handler",
                 event.user, event.text
             );
             continue;
@@ -121,7 +121,7 @@ fn main() {
     for (user, result) in &results {
         match result {
             Ok(Ok(sum)) => println!("user {user}: sum = {sum}"),
-            Ok(Err(exception)) => println!("user {user}: pushException: {exception}"),
+            Ok(Err(exception)) => println!("user {user}: error value: {exception}"),
             Err(err) => println!("user {user}: {err}"),
         }
     }
