@@ -798,23 +798,23 @@ where
     /// # use cancel_token::{CancellationTokenSource, InterruptControl};
     /// # use std::sync::{Arc, Mutex};
     /// let control = InterruptControl::<&'static str>::new();
-    /// let baker = CancellationTokenSource::new();
-    /// let _guard = control.interrupt_on(&baker, |e| *e == "Cake Burnt");
+    /// let upload = CancellationTokenSource::new();
+    /// let _guard = control.interrupt_on(&upload, |e| *e == "Abort");
     ///
     /// let log = Arc::new(Mutex::new(Vec::new()));
     /// let final_act = {
     ///     let (log, control) = (log.clone(), control.clone());
-    ///     baker.token().register(move |reason| {
+    ///     upload.token().register(move |reason| {
     ///         let why = *reason.downcast_ref::<&str>().unwrap();
     ///         log.lock().unwrap().push(why);
     ///         // Re-entrant dispatch from a final act is fine.
-    ///         assert_eq!(control.dispatch("Sorry, no cake"), Some("Sorry, no cake"));
+    ///         assert_eq!(control.dispatch("Upload aborted"), Some("Upload aborted"));
     ///     })
     /// };
-    /// assert_eq!(control.dispatch("Bake Start"), Some("Bake Start"));
-    /// assert_eq!(control.dispatch("Cake Burnt"), Some("Cake Burnt")); // observed, not consumed
-    /// assert!(baker.is_cancellation_requested());
-    /// assert_eq!(*log.lock().unwrap(), ["Cake Burnt"]);
+    /// assert_eq!(control.dispatch("Progress 50%"), Some("Progress 50%"));
+    /// assert_eq!(control.dispatch("Abort"), Some("Abort")); // observed, not consumed
+    /// assert!(upload.is_cancellation_requested());
+    /// assert_eq!(*log.lock().unwrap(), ["Abort"]);
     /// # drop(final_act);
     /// ```
     pub fn interrupt_on<F>(
