@@ -1,4 +1,7 @@
 //! A few screens of the crate doing its job: `cargo run --release --example tour`.
+//!
+//! Every label names the call that the line below it makes, and every value printed is
+//! what that call returned.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +15,7 @@ fn section(title: &str) {
     println!("\n== {title}");
 }
 
-/// A worker in the Wind.js style: check between steps, `?` the cancellation upward.
+/// A worker on a plain thread: check the token between steps, `?` the cancellation upward.
 fn count_slowly(name: &str, token: &CancellationToken) -> Result<u32, CanceledError> {
     let mut n = 0;
     loop {
@@ -25,6 +28,11 @@ fn count_slowly(name: &str, token: &CancellationToken) -> Result<u32, CanceledEr
 }
 
 fn main() {
+    println!("cancel-token: one cancellation model for async and threaded Rust.");
+    println!("Code that decides to stop holds a source; code that should stop holds a token");
+    println!("and checks it, awaits it, blocks on it or hangs callbacks on it. On top: tasks");
+    println!("with a status, task groups, and waiting for the next matching event.");
+
     section("1. a source cancels, tokens observe");
     let source = CancellationTokenSource::new();
     let token = source.token();
@@ -32,9 +40,12 @@ fn main() {
         "   before: is_cancellation_requested = {}",
         token.is_cancellation_requested()
     );
-    println!("   cancel() -> {} (first call wins)", source.cancel());
     println!(
-        "   cancel() -> {} (later calls change nothing)",
+        "   source.cancel() -> {} (first call wins)",
+        source.cancel()
+    );
+    println!(
+        "   source.cancel() -> {} (later calls change nothing)",
         source.cancel()
     );
     println!(
@@ -62,7 +73,7 @@ fn main() {
         skipped.unregister()
     );
     source.cancel();
-    println!("   ran, in order: {:?}", log.lock().unwrap());
+    println!("   cancel() ran them, in order: {:?}", log.lock().unwrap());
     let late = source
         .token()
         .register(|reason| println!("   registered late: ran inline ({reason})"));
@@ -74,14 +85,14 @@ fn main() {
     let query = request.token().child_source();
     query.cancel();
     println!(
-        "   cancel(query): app={} request={} query={}",
+        "   query.cancel(): app={} request={} query={}",
         app.is_cancellation_requested(),
         request.is_cancellation_requested(),
         query.is_cancellation_requested()
     );
     app.cancel_with("shutting down");
     let reason = request.token().reason().unwrap();
-    println!("   cancel_with(app): request's reason = {reason}");
+    println!("   app.cancel_with(\"shutting down\"): request's reason = {reason}");
 
     section("4. timeouts on the one timer thread; the last call wins");
     let source = CancellationTokenSource::new();
@@ -115,10 +126,10 @@ fn main() {
         source.cancel_with("user pressed stop");
         waiter.await.unwrap();
         println!("   canceled_owned() completed on a tokio worker");
-        println!(
-            "   run_until_canceled(sleep 1h) -> {:?}",
-            guarded.await.unwrap().map(|_| ())
-        );
+        match guarded.await.unwrap() {
+            Ok(()) => println!("   run_until_canceled(sleep 1h) -> Ok(())"),
+            Err(err) => println!("   run_until_canceled(sleep 1h) -> Err({err})"),
+        }
     });
 
     section("6. tasks: a status for every future, and cancellation travels up with `?`");
@@ -149,7 +160,7 @@ fn main() {
     child_handle.cancel_with("user closed the tab");
     let err = runner.join().unwrap().unwrap_err();
     println!(
-        "   after child_handle.cancel(): parent {}, child {}",
+        "   after child_handle.cancel_with(\"user closed the tab\"): parent {}, child {}",
         parent_handle.status(),
         child_handle.status()
     );
@@ -159,7 +170,11 @@ fn main() {
         app.is_cancellation_requested()
     );
 
-    section("7. interrupts: wait for the next matching event; interrupting events end a behaviour");
+    section("7. interrupts: wait for the next matching event; interrupting events end a job");
+    println!("   dispatch(event) offers the event to waiting selectors first; one that takes it");
+    println!(
+        "   consumes it, otherwise dispatch returns it (\"handed back\") for the normal handlers."
+    );
     let control: InterruptControl<(u32, &'static str)> = InterruptControl::new();
     // A handler for session 7 waits for that session's next message, among all others.
     let next_for_7 = control.wait(|&(session, text)| (session == 7).then_some(text));
@@ -168,26 +183,31 @@ fn main() {
         control.dispatch((3, "hello"))
     );
     println!(
-        "   dispatch (7, \"upload\") -> handed back: {:?}",
+        "   dispatch (7, \"upload\") -> handed back: {:?} (consumed by the waiting handler)",
         control.dispatch((7, "upload"))
     );
     println!(
         "   the waiting handler got: {:?}",
         futures::executor::block_on(next_for_7)
     );
-    let baker = CancellationTokenSource::new();
-    let _interrupt = control.interrupt_on(&baker, |&(_, text)| text == "cake burnt");
-    let final_act = baker.token().register(|reason| {
+    println!("   interrupt_on(&job, predicate) cancels the job's source when a matching event is");
+    println!(
+        "   dispatched; its \"final acts\" (callbacks registered on the job's token, run once"
+    );
+    println!("   on cancellation) get the event as the reason.");
+    let job = CancellationTokenSource::new();
+    let _interrupt = control.interrupt_on(&job, |&(_, text)| text == "abort");
+    let final_act = job.token().register(|reason| {
         let (_, event) = reason.downcast_ref::<(u32, &'static str)>().unwrap();
         println!("   final act received the interrupting event: {event:?}");
     });
     println!(
-        "   dispatch (0, \"cake burnt\") -> handed back: {:?}",
-        control.dispatch((0, "cake burnt"))
+        "   dispatch (0, \"abort\") -> handed back: {:?} (interrupting observes, never consumes)",
+        control.dispatch((0, "abort"))
     );
     println!(
-        "   the baker's token is cancelled: {}",
-        baker.is_cancellation_requested()
+        "   the job's token is canceled: {}",
+        job.is_cancellation_requested()
     );
     drop(final_act);
 
@@ -208,7 +228,7 @@ fn main() {
     );
     let group = TaskGroup::<u32, std::io::Error>::new(&CancellationToken::none());
     let patient = group.spawn(|token| async move {
-        sleep(Duration::from_secs(3600), &token).await?; // Wind.js sleep, no runtime
+        sleep(Duration::from_secs(3600), &token).await?; // a cancellable sleep, no runtime
         Ok(1)
     });
     group.spawn(|token| async move {
@@ -227,6 +247,6 @@ fn main() {
         })
     });
     let (index, first) = futures::executor::block_on(when_any(racers));
-    println!("   when_any: racer {index} won with {first:?}; the other was cancelled and awaited");
+    println!("   when_any: racer {index} won with {first:?}; the other was canceled and awaited");
     println!("\ndone.");
 }

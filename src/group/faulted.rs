@@ -41,14 +41,38 @@ impl ChildFaulted {
         }
     }
 
-    /// The failed child's spawn index (0 for the first child spawned); see
-    /// [`panicked`](Self::panicked) for an example.
+    /// The failed child's spawn index (0 for the first child spawned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::{ChildFaulted, CancellationToken, TaskGroup};
+    /// let group = TaskGroup::<(), std::io::Error>::new(&CancellationToken::none());
+    /// group.spawn(|_| async { Err(std::io::Error::other("first")) });
+    /// let sibling = group.spawn(|token| async move { token.canceled().await; Ok(()) });
+    /// let _ = futures::executor::block_on(group.join());
+    /// let reason = sibling.token().reason().unwrap();
+    /// assert_eq!(reason.downcast_ref::<ChildFaulted>().unwrap().index(), 0);
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }
 
-    /// The child's error as `Debug` prints it, or its panic message; see
-    /// [`panicked`](Self::panicked) for an example.
+    /// The child's error as `Debug` prints it, or its panic message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::{ChildFaulted, CancellationToken, TaskGroup};
+    /// let group = TaskGroup::<(), Box<dyn std::error::Error + Send + Sync>>::new(
+    ///     &CancellationToken::none(),
+    /// );
+    /// let sibling = group.spawn(|token| async move { token.canceled().await; Ok(()) });
+    /// group.spawn(|_| async { Err("quota exceeded".into()) });
+    /// let _ = futures::executor::block_on(group.join());
+    /// let reason = sibling.token().reason().unwrap();
+    /// assert_eq!(reason.downcast_ref::<ChildFaulted>().unwrap().message(), r#""quota exceeded""#);
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -13,7 +13,7 @@ use crate::{CanceledError, CanceledOwned, CancellationToken, CancellationTokenSo
 
 /// Waits for `duration`, or fails with [`CanceledError`] as soon as `token` is cancelled.
 ///
-/// Wind.js's `sleep(ms, ct)` (seed 003) and .NET's `Task.Delay(duration, token)`. It
+/// The cancellable sleep of .NET's `Task.Delay(duration, token)`. It
 /// needs no runtime: the deadline is a child of `token` that the crate's one timer
 /// thread cancels with its own timeout reason (see
 /// [`cancel_after`](CancellationTokenSource::cancel_after)), and the future waits on it

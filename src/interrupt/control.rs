@@ -344,8 +344,9 @@ impl<E, K> Hub<E, K> {
 /// wait for "the next matching event" ([`wait`](Self::wait)) or be cut short by one
 /// ([`interrupt_on`](Self::interrupt_on)).
 ///
-/// This is Graia Broadcast's `InterruptControl`, simbot's continuous sessions and BPjs's
-/// interrupting events in one type. The event loop calls [`dispatch`](Self::dispatch)
+/// A handler that asked a question awaits the answer in line instead of setting a mode
+/// flag for another handler to check, and a running job can be cut short by an event.
+/// The event loop calls [`dispatch`](Self::dispatch)
 /// for every event: waiting selectors see it first, oldest first, and the first one
 /// that takes it consumes it; an event nobody took comes back for the normal handlers.
 ///
@@ -368,7 +369,7 @@ impl<E, K> Hub<E, K> {
 /// dispatching thread, under the control's lock, so it must be quick and must not call
 /// back into the same control: doing so panics rather than deadlocks (a selector may
 /// use other controls, and may drop waits of this one). Do the real work after the
-/// wait returns, as simbot's docs advise. A selector that panics ends its own wait —
+/// wait returns. A selector that panics ends its own wait —
 /// the panic is resumed where that wait is polled — and the event goes on to the next
 /// waiter as if the selector had passed.
 ///
@@ -428,12 +429,17 @@ where
     ///
     /// The wait is registered now, not at its first poll: events dispatched from here
     /// on are offered to it (see [`Wait`]). If the value should itself say "failed",
-    /// make it a `Result` (simbot's `pushException`). To get the event itself, use
+    /// make it a `Result`. To get the event itself, use
     /// [`wait_for`](Self::wait_for). To bound the wait, use [`Wait::with_token`] or
     /// [`Wait::with_timeout`].
     ///
     /// # Panics
     /// If called from inside a selector or predicate of this control.
+    ///
+    /// # Cancel safety
+    /// The wait is registered when this is called, not when it is first polled. Dropping the
+    /// returned [`Wait`] removes it; an event it already took is dropped with it (see
+    /// [`Wait`]).
     ///
     /// # Examples
     ///
@@ -466,6 +472,11 @@ where
     ///
     /// # Panics
     /// If called from inside a selector or predicate of this control.
+    ///
+    /// # Cancel safety
+    /// The wait is registered when this is called, not when it is first polled. Dropping the
+    /// returned [`Wait`] removes it; an event it already took is dropped with it (see
+    /// [`Wait`]).
     ///
     /// # Examples
     ///
@@ -755,8 +766,8 @@ where
         event
     }
 
-    /// Cancels `source` with the first dispatched event that `predicate` matches: BPjs's
-    /// interrupting events.
+    /// Cancels `source` with the first dispatched event that `predicate` matches: an
+    /// interrupting event, such as "abort" for an upload in progress.
     ///
     /// The source is cancelled with a clone of the event as its
     /// [reason](crate::CancelReason::downcast_ref), so callbacks registered on its
@@ -787,23 +798,23 @@ where
     /// # use cancel_token::{CancellationTokenSource, InterruptControl};
     /// # use std::sync::{Arc, Mutex};
     /// let control = InterruptControl::<&'static str>::new();
-    /// let baker = CancellationTokenSource::new();
-    /// let _guard = control.interrupt_on(&baker, |e| *e == "Cake Burnt");
+    /// let upload = CancellationTokenSource::new();
+    /// let _guard = control.interrupt_on(&upload, |e| *e == "Abort");
     ///
     /// let log = Arc::new(Mutex::new(Vec::new()));
     /// let final_act = {
     ///     let (log, control) = (log.clone(), control.clone());
-    ///     baker.token().register(move |reason| {
+    ///     upload.token().register(move |reason| {
     ///         let why = *reason.downcast_ref::<&str>().unwrap();
     ///         log.lock().unwrap().push(why);
     ///         // Re-entrant dispatch from a final act is fine.
-    ///         assert_eq!(control.dispatch("Sorry, no cake"), Some("Sorry, no cake"));
+    ///         assert_eq!(control.dispatch("Upload aborted"), Some("Upload aborted"));
     ///     })
     /// };
-    /// assert_eq!(control.dispatch("Bake Start"), Some("Bake Start"));
-    /// assert_eq!(control.dispatch("Cake Burnt"), Some("Cake Burnt")); // observed, not consumed
-    /// assert!(baker.is_cancellation_requested());
-    /// assert_eq!(*log.lock().unwrap(), ["Cake Burnt"]);
+    /// assert_eq!(control.dispatch("Progress 50%"), Some("Progress 50%"));
+    /// assert_eq!(control.dispatch("Abort"), Some("Abort")); // observed, not consumed
+    /// assert!(upload.is_cancellation_requested());
+    /// assert_eq!(*log.lock().unwrap(), ["Abort"]);
     /// # drop(final_act);
     /// ```
     pub fn interrupt_on<F>(
@@ -908,6 +919,19 @@ impl<E, K> fmt::Debug for InterruptControl<E, K> {
 
 /// Keeps an [`interrupt_on`](InterruptControl::interrupt_on) interrupter registered;
 /// dropping it stops the interrupting (a no-op if it already fired).
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{CancellationTokenSource, InterruptControl};
+///
+/// let control = InterruptControl::<&str>::new();
+/// let job = CancellationTokenSource::new();
+/// let guard = control.interrupt_on(&job, |event| *event == "stop");
+/// drop(guard); // no longer interrupting
+/// assert_eq!(control.dispatch("stop"), Some("stop"));
+/// assert!(!job.is_cancellation_requested());
+/// ```
 #[must_use = "dropping the guard stops interrupting"]
 pub struct InterruptGuard<E, K = ()> {
     hub: Arc<Hub<E, K>>,

@@ -391,6 +391,20 @@ fn remove_keyed<E, K: Hash + Eq>(shard: &Shard<E, K>, hub: usize, key: K, id: u6
 }
 
 /// Why [`InterruptControl::push`] did not deliver a value; the value comes back.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{InterruptControl, PushError};
+///
+/// let control = InterruptControl::<(u32, &str), u32>::keyed(|e| Some(e.0));
+/// let _reply = control.wait_keyed(1, |e: &(u32, &str)| Some(e.1.len()));
+/// match control.push(&1, "not a usize") {
+///     Err(PushError::WrongType(value)) => assert_eq!(value, "not a usize"),
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(control.push(&2, 5_usize), Err(PushError::NoSession(5))));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub enum PushError<T> {
     /// No wait is filed under the key: none was made, or it finished, timed out or was
@@ -440,6 +454,16 @@ impl<T> fmt::Display for PushError<T> {
 impl<T> Error for PushError<T> {}
 
 /// [`InterruptControl::cancel_session`] found no wait under the key.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{InterruptControl, NoSession};
+///
+/// let control = InterruptControl::<u32, u32>::keyed(|e| Some(*e));
+/// assert_eq!(control.cancel_session(&1, "nobody there"), Err(NoSession));
+/// assert_eq!(NoSession.to_string(), "no session is waiting under that key");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct NoSession;
 
@@ -491,7 +515,7 @@ where
     }
 
     /// Waits for the first dispatched event with key `key` that `selector` maps to
-    /// `Some(value)`: a session, in simbot's words. Resolves with `Ok(value)`, or with
+    /// `Some(value)`: one step of a per-user conversation. Resolves with `Ok(value)`, or with
     /// `Err(CanceledError)` if the session is ended by
     /// [`cancel_session`](Self::cancel_session), a token or a timeout (chain
     /// [`with_token`](WaitWith::with_token) / [`with_timeout`](WaitWith::with_timeout)).
@@ -563,8 +587,9 @@ where
     }
 
     /// Completes the oldest session under `key` that waits for a `T` with `value`, from
-    /// outside the dispatch path: simbot's `provider.push`. For simbot's
-    /// `pushException`, make the session's value a `Result` and push an `Err`.
+    /// outside the dispatch path (an operator answering for the user, a reply arriving
+    /// on another channel). To fail the session instead, make its value a `Result` and
+    /// push an `Err`.
     ///
     /// Returns [`PushError::NoSession`] if no wait is filed under `key` (always, on a
     /// control made by [`new`](InterruptControl::new)), and
@@ -605,7 +630,7 @@ where
     }
 
     /// Ends the oldest session under `key` with `Err(CanceledError)` carrying `reason`
-    /// (any value; a [`CancelReason`] is kept as it is): simbot's `provider.cancel`.
+    /// (any value; a [`CancelReason`] is kept as it is), from outside the dispatch path.
     /// Returns [`NoSession`] if no wait is filed under `key` (always, on a control made
     /// by [`new`](InterruptControl::new)).
     ///

@@ -272,6 +272,19 @@ impl<S: Send, T: Send> Slot<T> for Node<S, T> {
 /// # Panics
 /// If the selector panicked, polling resumes that panic (the event it was looking at
 /// went on to the next waiter). Polling again after completion panics.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{InterruptControl, Wait};
+///
+/// let control = InterruptControl::<String>::new();
+/// // Registered now: the next line that looks like a number is ours.
+/// let number: Wait<String, u32> = control.wait(|line: &String| line.trim().parse().ok());
+/// assert!(control.dispatch("hello".to_string()).is_some()); // handed back
+/// assert!(control.dispatch(" 42 ".to_string()).is_none()); // consumed
+/// assert_eq!(futures::executor::block_on(number), 42);
+/// ```
 #[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
 pub struct Wait<E, T, K = ()> {
     owner: Owner<E, K>,
@@ -321,8 +334,14 @@ where
     /// From the moment the token is cancelled, the wait takes no more events, even
     /// before it is next polled. An event it took before that is still delivered.
     ///
+    /// # Cancel safety
+    /// Dropping the returned [`WaitWith`] removes the wait, as for [`Wait`]; a value it
+    /// already took is dropped with it.
+    ///
     /// # Panics
     /// If called from inside a selector or predicate of the same control.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use cancel_token::{CancellationTokenSource, InterruptControl};
@@ -341,6 +360,15 @@ where
     /// Ends the wait with a [timeout](CanceledError::is_timeout) `CanceledError` once
     /// `timeout` has passed (uses the crate's timer thread, like
     /// [`CancellationTokenSource::with_timeout`]).
+    ///
+    /// # Cancel safety
+    /// Dropping the returned [`WaitWith`] removes the wait, as for [`Wait`]; a value it
+    /// already took is dropped with it.
+    ///
+    /// # Panics
+    /// If called from inside a selector or predicate of the same control.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use cancel_token::InterruptControl;
@@ -439,6 +467,19 @@ impl<E, T, K> fmt::Debug for Wait<E, T, K> {
 /// # Panics
 /// As for [`Wait`]: polling resumes a selector's panic; polling after completion
 /// panics.
+///
+/// # Examples
+///
+/// ```
+/// use cancel_token::{CanceledError, InterruptControl, WaitWith};
+/// use std::time::Duration;
+///
+/// let control = InterruptControl::<&str>::new();
+/// let answer: WaitWith<&str, &str> =
+///     control.wait_for(|m| m.starts_with("yes")).with_timeout(Duration::from_millis(5));
+/// let outcome: Result<&str, CanceledError> = futures::executor::block_on(answer);
+/// assert!(outcome.unwrap_err().is_timeout()); // nobody answered in time
+/// ```
 #[must_use = "a wait takes events as soon as it is made; dropping it stops waiting"]
 pub struct WaitWith<E, T, K = ()> {
     wait: Wait<E, T, K>,
@@ -481,6 +522,28 @@ where
     }
 
     /// Also ends the wait when `token` is cancelled: either token now ends it.
+    ///
+    /// # Cancel safety
+    /// Dropping the returned [`WaitWith`] removes the wait, as for [`Wait`]; a value it
+    /// already took is dropped with it.
+    ///
+    /// # Panics
+    /// If called from inside a selector or predicate of the same control.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cancel_token::{CancellationTokenSource, InterruptControl};
+    /// let control = InterruptControl::<u32>::new();
+    /// let (user, server) = (CancellationTokenSource::new(), CancellationTokenSource::new());
+    /// let wait = control
+    ///     .wait_for(|_| true)
+    ///     .with_token(&user.token())
+    ///     .with_token(&server.token());
+    /// server.cancel_with("restarting");
+    /// let err = futures::executor::block_on(wait).unwrap_err();
+    /// assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"restarting"));
+    /// ```
     pub fn with_token(self, token: &CancellationToken) -> WaitWith<E, T, K> {
         if !self.token.can_be_canceled() {
             // A keyed wait not bound yet: nothing to link to.
@@ -491,6 +554,15 @@ where
     }
 
     /// Also ends the wait, with a timeout reason, once `timeout` has passed.
+    ///
+    /// # Cancel safety
+    /// Dropping the returned [`WaitWith`] removes the wait, as for [`Wait`]; a value it
+    /// already took is dropped with it.
+    ///
+    /// # Panics
+    /// If called from inside a selector or predicate of the same control.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use cancel_token::{CancellationTokenSource, InterruptControl};

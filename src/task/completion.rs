@@ -47,8 +47,9 @@ type Slot<T, E> = Mutex<Option<Result<T, E>>>;
 ///   `try_set_canceled_with(reason)` would. The producer can watch
 ///   [`token`](Self::token) to stop early.
 ///
-/// This is also how a non-cancellable operation becomes a cancellable task (seed 004's
-/// pattern): hand the source to the operation, and cancel the task's token.
+/// This is also how a non-cancellable operation (a callback-based or blocking API)
+/// becomes a cancellable task: hand the source to the operation, and cancel the task's
+/// token.
 ///
 /// # Examples
 ///
@@ -86,12 +87,42 @@ where
     E: MaybeCanceled + Send + 'static,
 {
     /// A completion source and the task it finishes. The task has a token of its own.
+    ///
+    /// Use it to turn a callback-based or blocking API into a task you can await, cancel
+    /// and observe.
+    ///
+    /// # Cancel safety
+    /// The returned task is a future: dropping it before the source sets anything cancels
+    /// the task, and the source's later `try_set_*` calls return false.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, TaskCompletionSource};
+    ///
+    /// // A callback-based API, as C libraries and GUI toolkits offer.
+    /// fn read_config(done: impl FnOnce(Result<String, CanceledError>) + Send + 'static) {
+    ///     std::thread::spawn(move || done(Ok("verbose = true".to_string())));
+    /// }
+    ///
+    /// let (source, task) = TaskCompletionSource::<String, CanceledError>::new();
+    /// read_config(move |result| {
+    ///     let _ = match result {
+    ///         Ok(text) => source.try_set_result(text),
+    ///         Err(e) => source.try_set_error(e),
+    ///     };
+    /// });
+    /// assert_eq!(futures::executor::block_on(task).unwrap(), "verbose = true");
+    /// ```
     pub fn new() -> (Self, Task<Completion<T, E>>) {
         Self::from_source(CancellationTokenSource::new())
     }
 
     /// Like [`new`](Self::new), with the task's token linked to `parent`: cancelling
     /// `parent` cancels the task. Born cancelled if `parent` already is.
+    ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
     ///
     /// ```
     /// use cancel_token::{CanceledError, CancellationTokenSource, TaskCompletionSource, TaskStatus};
@@ -132,24 +163,85 @@ where
     }
 
     /// Finishes the task `Completed` with `value`. False if it already finished.
+    ///
+    /// # Panics
+    /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
+    /// here after every other callback ran; the task is finished all the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{TaskCompletionSource, TaskStatus};
+    ///
+    /// let (source, task) = TaskCompletionSource::<u8, std::io::Error>::new();
+    /// assert!(source.try_set_result(7));
+    /// assert!(!source.try_set_result(8)); // the first one wins
+    /// assert_eq!(task.status(), TaskStatus::Completed); // final before anyone polls
+    /// assert_eq!(futures::executor::block_on(task).unwrap(), 7);
+    /// ```
     pub fn try_set_result(&self, value: T) -> bool {
         set(&self.inner, &self.slot, Ok(value))
     }
 
     /// Finishes the task with `error`: `Canceled` if `error` is a cancellation,
     /// `Faulted` otherwise. False if it already finished.
+    ///
+    /// # Panics
+    /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
+    /// here after every other callback ran; the task is finished all the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{TaskCompletionSource, TaskStatus};
+    ///
+    /// let (source, task) = TaskCompletionSource::<u8, std::io::Error>::new();
+    /// assert!(source.try_set_error(std::io::Error::other("disk full")));
+    /// assert_eq!(task.status(), TaskStatus::Faulted);
+    /// assert_eq!(futures::executor::block_on(task).unwrap_err().to_string(), "disk full");
+    /// ```
     pub fn try_set_error(&self, error: E) -> bool {
         set(&self.inner, &self.slot, Err(error))
     }
 
     /// Finishes the task `Canceled` with a plain [`CanceledError`]. False if it already
     /// finished.
+    ///
+    /// # Panics
+    /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
+    /// here after every other callback ran; the task is finished all the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, TaskCompletionSource, TaskStatus};
+    ///
+    /// let (source, task) = TaskCompletionSource::<u8, CanceledError>::new();
+    /// assert!(source.try_set_canceled());
+    /// assert_eq!(task.status(), TaskStatus::Canceled);
+    /// assert!(futures::executor::block_on(task).unwrap_err().reason().is_requested());
+    /// ```
     pub fn try_set_canceled(&self) -> bool {
         self.try_set_canceled_with(CancelReason::requested())
     }
 
     /// Finishes the task `Canceled` with a [`CanceledError`] carrying `reason`. False
     /// if it already finished.
+    ///
+    /// # Panics
+    /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
+    /// here after every other callback ran; the task is finished all the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CancelReason, CanceledError, TaskCompletionSource};
+    ///
+    /// let (source, task) = TaskCompletionSource::<u8, CanceledError>::new();
+    /// assert!(source.try_set_canceled_with(CancelReason::new("user hung up")));
+    /// let err = futures::executor::block_on(task).unwrap_err();
+    /// assert_eq!(err.to_string(), "operation was canceled: user hung up");
+    /// ```
     pub fn try_set_canceled_with(&self, reason: CancelReason) -> bool {
         self.try_set_error(E::from(CanceledError::new(reason)))
     }
@@ -158,16 +250,55 @@ where
 impl<T, E> TaskCompletionSource<T, E> {
     /// The task's token: cancelled when the task is cancelled (by its handle or its
     /// parent), so the producer can stop early.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, TaskCompletionSource};
+    ///
+    /// let (source, task) = TaskCompletionSource::<u32, CanceledError>::new();
+    /// let token = source.token();
+    /// let producer = std::thread::spawn(move || {
+    ///     token.wait(); // a producer that watches for cancellation and stops early
+    ///     assert!(!source.try_set_result(1)); // the cancellation already finished the task
+    /// });
+    /// task.handle().cancel();
+    /// producer.join().unwrap();
+    /// assert!(futures::executor::block_on(task).is_err());
+    /// ```
     pub fn token(&self) -> CancellationToken {
         self.inner.token()
     }
 
     /// A handle to the task this source finishes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, TaskCompletionSource, TaskStatus};
+    ///
+    /// let (source, _task) = TaskCompletionSource::<(), CanceledError>::new();
+    /// let handle = source.handle();
+    /// assert_eq!(handle.status(), TaskStatus::Created);
+    /// source.try_set_result(());
+    /// assert_eq!(handle.status(), TaskStatus::Completed);
+    /// ```
     pub fn handle(&self) -> TaskHandle {
         TaskHandle::new(self.inner.clone())
     }
 
     /// True once the task has a final status; `try_set_*` would return false.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, TaskCompletionSource};
+    ///
+    /// let (source, task) = TaskCompletionSource::<(), CanceledError>::new();
+    /// assert!(!source.is_finished());
+    /// drop(task); // dropping the task cancels it
+    /// assert!(source.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.inner.status().is_final()
     }
@@ -209,6 +340,16 @@ pin_project! {
     /// # Cancel safety
     /// Dropping it (with its task) before the source sets anything cancels the task;
     /// the source's later `try_set_*` calls return false.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{Completion, Task, TaskCompletionSource};
+    ///
+    /// let (source, task): (_, Task<Completion<u8, std::io::Error>>) = TaskCompletionSource::new();
+    /// source.try_set_result(1);
+    /// assert_eq!(futures::executor::block_on(task).unwrap(), 1);
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Completion<T, E> {
         slot: Arc<Slot<T, E>>,

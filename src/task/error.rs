@@ -32,9 +32,28 @@ use crate::CanceledError;
 /// ```
 pub trait MaybeCanceled: From<CanceledError> {
     /// The cancellation this error is or wraps, if it is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, MaybeCanceled};
+    ///
+    /// let io: std::io::Error = CanceledError::default().into();
+    /// assert!(io.as_canceled().is_some());
+    /// assert!(std::io::Error::other("disk full").as_canceled().is_none());
+    /// ```
     fn as_canceled(&self) -> Option<&CanceledError>;
 
     /// True if this error is, or wraps, a cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, MaybeCanceled};
+    ///
+    /// let err: Box<dyn std::error::Error + Send + Sync> = Box::new(CanceledError::default());
+    /// assert!(err.is_canceled());
+    /// ```
     fn is_canceled(&self) -> bool {
         self.as_canceled().is_some()
     }

@@ -44,12 +44,36 @@ impl TaskHandle {
 
     /// The task's status: one atomic load (Acquire). Once it is final, whatever the
     /// task did before finishing is visible to this thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// let handle = task.handle();
+    /// assert_eq!(handle.status(), TaskStatus::Created);
+    /// futures::executor::block_on(task).unwrap();
+    /// assert_eq!(handle.status(), TaskStatus::Completed);
+    /// ```
     #[inline]
     pub fn status(&self) -> TaskStatus {
         self.inner.status()
     }
 
     /// True once the status is final (`Completed`, `Faulted` or `Canceled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// let handle = task.handle();
+    /// assert!(!handle.is_finished());
+    /// futures::executor::block_on(task).unwrap();
+    /// assert!(handle.is_finished());
+    /// ```
     #[inline]
     pub fn is_finished(&self) -> bool {
         self.status().is_final()
@@ -66,6 +90,23 @@ impl TaskHandle {
     /// # Panics
     /// As [`CancellationTokenSource::cancel`](crate::CancellationTokenSource::cancel):
     /// if a callback registered on the token panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, CancellationToken, Task, TaskStatus};
+    ///
+    /// let task = Task::with_token(&CancellationToken::none(), |token| async move {
+    ///     token.canceled().await;
+    ///     Err::<(), _>(token.throw_if_cancellation_requested().unwrap_err())
+    /// });
+    /// let handle = task.handle();
+    /// assert!(handle.cancel());
+    /// assert!(!handle.cancel());
+    /// let err: CanceledError = futures::executor::block_on(task).unwrap_err();
+    /// assert!(err.reason().is_requested());
+    /// assert_eq!(handle.status(), TaskStatus::Canceled);
+    /// ```
     pub fn cancel(&self) -> bool {
         self.inner.source().cancel()
     }
@@ -75,19 +116,57 @@ impl TaskHandle {
     ///
     /// # Panics
     /// As [`cancel`](Self::cancel).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// task.handle().cancel_with("not needed any more");
+    /// let err = futures::executor::block_on(task).unwrap_err(); // the body never ran
+    /// assert_eq!(err.reason().downcast_ref::<&str>(), Some(&"not needed any more"));
+    /// ```
     pub fn cancel_with<T: std::any::Any + Send + Sync>(&self, reason: T) -> bool {
         self.inner.source().cancel_with(reason)
     }
 
-    /// True once cancellation of the task was requested (one atomic load): the
-    /// redux-saga `yield cancelled()` for cleanup code that wants to know whether it
-    /// runs because the task is being cancelled.
+    /// True once cancellation of the task was requested (one atomic load): for cleanup
+    /// code that wants to know whether it runs because the task is being cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// let handle = task.handle();
+    /// assert!(!handle.is_cancellation_requested());
+    /// handle.cancel();
+    /// assert!(handle.is_cancellation_requested());
+    /// ```
     #[inline]
     pub fn is_cancellation_requested(&self) -> bool {
         self.inner.source().is_cancellation_requested()
     }
 
     /// The task's own token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, CancellationToken, Task};
+    ///
+    /// let task = Task::with_token(&CancellationToken::none(), |token| async move {
+    ///     token.canceled().await;
+    ///     Ok::<_, CanceledError>(())
+    /// });
+    /// let handle = task.handle();
+    /// let _log = handle.token().register(|_| println!("the task was asked to stop"));
+    /// handle.cancel();
+    /// // Cancelled before its first poll: the body never runs.
+    /// assert!(futures::executor::block_on(task).is_err());
+    /// ```
     pub fn token(&self) -> CancellationToken {
         self.inner.token()
     }
@@ -118,6 +197,18 @@ impl TaskHandle {
     }
 
     /// Blocks this thread until the task has a final status, and returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(1) });
+    /// let handle = task.handle();
+    /// let runner = std::thread::spawn(move || futures::executor::block_on(task));
+    /// assert_eq!(handle.wait(), TaskStatus::Completed);
+    /// assert_eq!(runner.join().unwrap(), Ok(1));
+    /// ```
     pub fn wait(&self) -> TaskStatus {
         let status = self.status();
         if status.is_final() {
@@ -128,6 +219,19 @@ impl TaskHandle {
     }
 
     /// Blocks until the task has a final status (`Some`) or `timeout` passes (`None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    /// use std::time::Duration;
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// let handle = task.handle();
+    /// assert_eq!(handle.wait_timeout(Duration::from_millis(1)), None); // nobody polls it
+    /// drop(task);
+    /// assert_eq!(handle.wait_timeout(Duration::ZERO), Some(TaskStatus::Canceled));
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Option<TaskStatus> {
         let status = self.status();
         if status.is_final() {
@@ -197,6 +301,17 @@ pin_project! {
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping it only stops waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// let handle = task.handle();
+    /// std::thread::spawn(move || futures::executor::block_on(task));
+    /// assert_eq!(futures::executor::block_on(handle.finished()), TaskStatus::Completed);
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Finished<'a> {
         inner: &'a Inner<dyn Tail>,

@@ -77,6 +77,18 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// True for `Completed`, `Faulted` and `Canceled`: the status will never change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::TaskStatus;
+    ///
+    /// assert!(!TaskStatus::Created.is_final());
+    /// assert!(!TaskStatus::Running.is_final());
+    /// assert!(TaskStatus::Completed.is_final());
+    /// assert!(TaskStatus::Faulted.is_final());
+    /// assert!(TaskStatus::Canceled.is_final());
+    /// ```
     pub const fn is_final(self) -> bool {
         matches!(self, Self::Completed | Self::Faulted | Self::Canceled)
     }

@@ -50,7 +50,15 @@ pin_project! {
     ///
     /// # Panics
     /// Polling a task again after it returned its output (or panicked) panics with
-    /// "`Task` polled after it finished".
+    /// "`Task` polled after it finished". A panic from the body is resumed from the poll
+    /// that caught it, after the status became `Faulted`.
+    ///
+    /// Dropping a task panics only by passing on a panic from user code: dropping an
+    /// unfinished task cancels its token, so a callback registered on that token (or on a
+    /// subtask's linked token) that panics is resumed from `drop` once every callback ran
+    /// and the task is `Canceled`; so is a panic from the body's own `Drop`, or from an
+    /// [`on_finished`](TaskHandle::on_finished) callback. Dropping a finished task runs
+    /// no user code.
     ///
     /// # Cancel safety
     /// Dropping the task cancels it, as described above.
@@ -115,17 +123,24 @@ where
     /// assert!(futures::executor::block_on(task).is_err());
     /// assert_eq!(handle.status(), TaskStatus::Faulted);
     /// ```
+    ///
+    /// # Cancel safety
+    /// The task is itself the future: dropping it before it finishes cancels its token and
+    /// ends it `Canceled` (see [`Task`]).
     pub fn new(future: F) -> Self {
         Self::from_parts(future, CancellationTokenSource::new())
     }
 
     /// Runs `body` with a token of its own, linked to `parent`: cancelling `parent`
     /// cancels the task, and [`TaskHandle::cancel`] cancels the task and every subtask
-    /// it passed its token to (redux-saga's `cancel(task)`), never `parent` or siblings.
+    /// it passed its token to, never `parent` or siblings.
     ///
     /// `body` is called at once to make the future (an `async move` block does nothing
     /// until polled). If `parent` is already cancelled when the task is first polled,
     /// the body is dropped without being polled and the task ends `Canceled`.
+    ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
     ///
     /// # Examples
     ///
@@ -182,6 +197,9 @@ where
     /// parent, [`TaskHandle::cancel`]) stops the body the same way. A zero `timeout`
     /// never runs the body.
     ///
+    /// # Cancel safety
+    /// As for [`new`](Self::new).
+    ///
     /// # Examples
     ///
     /// ```
@@ -216,17 +234,52 @@ where
 
 impl<F> Task<F> {
     /// A handle to observe and cancel this task from anywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// let handle = task.handle(); // Clone + Send + Sync, outlives the task
+    /// drop(task);
+    /// assert_eq!(handle.status(), TaskStatus::Canceled);
+    /// ```
     pub fn handle(&self) -> TaskHandle {
         TaskHandle::new(self.inner.clone())
     }
 
     /// The task's status (one atomic load); the same as
     /// [`TaskHandle::status`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, Task, TaskStatus};
+    ///
+    /// let task = Task::new(async { Ok::<_, CanceledError>(()) });
+    /// assert_eq!(task.status(), TaskStatus::Created);
+    /// ```
     pub fn status(&self) -> TaskStatus {
         self.inner.status()
     }
 
     /// The task's own token (what [`with_token`](Self::with_token) gave the body).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CanceledError, CancellationTokenSource, Task};
+    ///
+    /// let app = CancellationTokenSource::new();
+    /// let task = Task::with_token(&app.token(), |token| async move {
+    ///     token.throw_if_cancellation_requested()?;
+    ///     Ok::<_, CanceledError>(())
+    /// });
+    /// let token = task.token();
+    /// app.cancel();
+    /// assert!(token.is_cancellation_requested()); // linked to the parent
+    /// ```
     pub fn token(&self) -> CancellationToken {
         self.inner.token()
     }

@@ -21,6 +21,23 @@ pin_project! {
     /// # Cancel safety
     /// As cancel-safe as the body: on cancellation the body is simply not polled again
     /// (the enclosing task drops it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{sleep, CancellationToken, Task, TaskStatus, WithTimeout};
+    /// use std::time::Duration;
+    ///
+    /// let task: Task<WithTimeout<_>> =
+    ///     Task::with_timeout(&CancellationToken::none(), Duration::from_millis(5), |token| async move {
+    ///         sleep(Duration::from_secs(3600), &token).await?;
+    ///         Ok::<_, std::io::Error>(())
+    ///     });
+    /// let handle = task.handle();
+    /// let err = futures::executor::block_on(task).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// assert_eq!(handle.status(), TaskStatus::Canceled);
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct WithTimeout<F> {
         token: CancellationToken,

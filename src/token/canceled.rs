@@ -23,6 +23,18 @@ pin_project! {
     /// # Cancel safety
     /// Dropping it before it completes just removes it from the token; nothing is lost,
     /// and a later `canceled()` sees the cancellation as usual.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let token = source.token();
+    /// let waiter = std::thread::spawn(move || futures::executor::block_on(token.canceled()));
+    /// source.cancel();
+    /// waiter.join().unwrap();
+    /// ```
     #[must_use = "futures do nothing unless polled; dropping it stops waiting"]
     pub struct Canceled<'a> {
         // The token's `Inner` (`None` for a token nothing can cancel), borrowed rather
@@ -110,6 +122,19 @@ pin_project! {
     ///
     /// # Cancel safety
     /// As for [`Canceled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let source = CancellationTokenSource::new();
+    /// let waiter = tokio::spawn(source.token().canceled_owned()); // needs `'static`
+    /// source.cancel();
+    /// waiter.await.unwrap();
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless polled; dropping it stops waiting"]
     pub struct CanceledOwned {
         token: CancellationToken,
@@ -191,6 +216,20 @@ pin_project! {
     ///
     /// # Cancel safety
     /// As cancel-safe as the inner future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let token = source.token();
+    /// let work = token.run_until_canceled(async { 21 * 2 });
+    /// assert_eq!(futures::executor::block_on(work), Ok(42));
+    /// source.cancel();
+    /// let work = token.run_until_canceled(async { unreachable!("never polled") });
+    /// assert!(futures::executor::block_on(work).is_err());
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct RunUntilCanceled<'a, F> {
         #[pin]
@@ -235,6 +274,22 @@ pin_project! {
     ///
     /// # Cancel safety
     /// As cancel-safe as the inner future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let source = CancellationTokenSource::new();
+    /// let slow = tokio::time::sleep(Duration::from_secs(3600));
+    /// let job = tokio::spawn(source.token().run_until_canceled_owned(slow));
+    /// source.cancel_with("shutting down");
+    /// let err = job.await.unwrap().unwrap_err();
+    /// assert_eq!(err.to_string(), "operation was canceled: shutting down");
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct RunUntilCanceledOwned<F> {
         #[pin]

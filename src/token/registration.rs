@@ -226,6 +226,18 @@ impl CancellationRegistration {
     /// # Deadlocks
     /// Waiting for a callback that waits for something this thread holds deadlocks,
     /// as with .NET's `Dispose` and C++'s `~stop_callback`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let mut registration = source.token().register(|_| unreachable!("never runs"));
+    /// assert!(registration.unregister()); // removed before it ran
+    /// assert!(!registration.unregister()); // inert afterwards
+    /// source.cancel();
+    /// ```
     pub fn unregister(&mut self) -> bool {
         self.remove(true)
     }
@@ -233,11 +245,41 @@ impl CancellationRegistration {
     /// Removes the callback if it has not started; never waits. True iff it was removed
     /// and will never run. If the callback is running right now, returns `false` and
     /// leaves the registration as it is (dropping it later waits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// let mut registration = source.token().register({
+    ///     let ran = ran.clone();
+    ///     move |_| ran.store(true, Ordering::Relaxed)
+    /// });
+    /// source.cancel();
+    /// assert!(!registration.try_unregister()); // too late: it already ran
+    /// assert!(ran.load(Ordering::Relaxed));
+    /// ```
     pub fn try_unregister(&mut self) -> bool {
         self.remove(false)
     }
 
     /// True while the callback is registered and has not finished running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let registration = source.token().register(|_| {});
+    /// assert!(registration.is_active());
+    /// source.cancel();
+    /// assert!(!registration.is_active()); // ran to completion
+    /// ```
     pub fn is_active(&self) -> bool {
         match &self.slot {
             None => false,

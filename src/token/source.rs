@@ -39,6 +39,16 @@ pub struct CancellationTokenSource {
 
 impl CancellationTokenSource {
     /// A new, uncancelled source.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// assert!(!source.is_cancellation_requested());
+    /// assert!(source.token().can_be_canceled());
+    /// ```
     pub fn new() -> Self {
         CancellationTokenSource::from_ref(Ref::new(0))
     }
@@ -128,6 +138,18 @@ impl CancellationTokenSource {
     }
 
     /// A token that observes this source.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let token = source.token(); // observe-only: a token has no `cancel`
+    /// std::thread::spawn(move || source.cancel());
+    /// token.wait();
+    /// assert!(token.is_cancellation_requested());
+    /// ```
     pub fn token(&self) -> CancellationToken {
         CancellationToken::from_ref(Ref::clone(&self.inner))
     }
@@ -173,6 +195,22 @@ impl CancellationTokenSource {
     ///
     /// # Panics
     /// As for [`cancel`](Self::cancel).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Shutdown { restart: bool }
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let _log = source.token().register(|reason| {
+    ///     assert_eq!(reason.downcast_ref::<Shutdown>(), Some(&Shutdown { restart: true }));
+    /// });
+    /// assert!(source.cancel_with(Shutdown { restart: true }));
+    /// assert!(!source.cancel_with(Shutdown { restart: false })); // the first reason stays
+    /// ```
     pub fn cancel_with<T: std::any::Any + Send + Sync>(&self, reason: T) -> bool {
         self.inner.cancel(CancelReason::new(reason))
     }
@@ -206,6 +244,19 @@ impl CancellationTokenSource {
 
     /// True once cancellation was requested (one atomic load).
     #[doc(alias = "is_cancelled")]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// assert!(!source.is_cancellation_requested());
+    /// source.token().child_source().cancel(); // a child never cancels upward
+    /// assert!(!source.is_cancellation_requested());
+    /// source.cancel();
+    /// assert!(source.is_cancellation_requested());
+    /// ```
     #[inline]
     pub fn is_cancellation_requested(&self) -> bool {
         self.inner.is_canceled()

@@ -83,6 +83,28 @@ impl CancellationToken {
     /// [Memory ordering](Self#memory-ordering).
     #[doc(alias = "is_cancelled")]
     #[doc(alias = "is_canceled")]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CancellationToken, CancellationTokenSource};
+    ///
+    /// fn sum_until_canceled(items: &[u64], token: &CancellationToken) -> u64 {
+    ///     let mut sum = 0;
+    ///     for item in items {
+    ///         if token.is_cancellation_requested() {
+    ///             break; // cheap enough to check on every item
+    ///         }
+    ///         sum += item;
+    ///     }
+    ///     sum
+    /// }
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// assert_eq!(sum_until_canceled(&[1, 2, 3], &source.token()), 6);
+    /// source.cancel();
+    /// assert_eq!(sum_until_canceled(&[1, 2, 3], &source.token()), 0);
+    /// ```
     #[inline]
     pub fn is_cancellation_requested(&self) -> bool {
         match &self.inner {
@@ -94,6 +116,20 @@ impl CancellationToken {
     /// False if nothing can ever cancel this token: it is [`none`](Self::none), or every
     /// source (and every parent, and pending timeout) is gone without cancelling it.
     /// True once cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::{CancellationToken, CancellationTokenSource};
+    ///
+    /// assert!(!CancellationToken::none().can_be_canceled());
+    /// let source = CancellationTokenSource::new();
+    /// let token = source.token();
+    /// assert!(token.can_be_canceled());
+    /// drop(source); // the last source is gone without cancelling
+    /// assert!(!token.can_be_canceled());
+    /// assert!(!token.is_cancellation_requested());
+    /// ```
     pub fn can_be_canceled(&self) -> bool {
         self.inner
             .as_ref()
@@ -101,7 +137,7 @@ impl CancellationToken {
     }
 
     /// `Err(CanceledError)` once cancelled, carrying the [reason](Self::reason); the
-    /// `?`-friendly check (the name comes from .NET and Wind.js).
+    /// `?`-friendly check (the name comes from .NET).
     ///
     /// ```
     /// # use cancel_token::CancellationTokenSource;
@@ -127,6 +163,19 @@ impl CancellationToken {
     /// Why the token was cancelled, or `None` while it is not: a plain request, a
     /// timeout, the value given to `cancel_with`, or — for a linked token cancelled by a
     /// parent — the parent's reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let child = source.token().child_source();
+    /// assert!(child.token().reason().is_none());
+    /// source.cancel_with("shutting down");
+    /// let reason = child.token().reason().unwrap(); // the parent's reason
+    /// assert_eq!(reason.to_string(), "shutting down");
+    /// ```
     pub fn reason(&self) -> Option<CancelReason> {
         let inner = self.inner.as_ref()?;
         inner.is_canceled().then(|| inner.reason_now())
@@ -267,6 +316,25 @@ impl CancellationToken {
     ///
     /// On a token that [can never be cancelled](Self::can_be_canceled) this blocks
     /// forever, as a wait on an event nobody sets does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cancel_token::CancellationTokenSource;
+    /// use std::time::Duration;
+    ///
+    /// let source = CancellationTokenSource::new();
+    /// let worker = {
+    ///     let token = source.token();
+    ///     std::thread::spawn(move || {
+    ///         token.wait(); // a plain thread parks until cancellation
+    ///         "stopped"
+    ///     })
+    /// };
+    /// std::thread::sleep(Duration::from_millis(5));
+    /// source.cancel();
+    /// assert_eq!(worker.join().unwrap(), "stopped");
+    /// ```
     pub fn wait(&self) {
         self.wait_until(None);
     }

@@ -1,9 +1,11 @@
-//! Seed 000 (Graia Broadcast, `Interrupt`): instead of a per-session "mode" flag that a
-//! second handler checks, the `upload` handler simply awaits the next binary message
-//! from its own session, while messages from many sessions keep flowing through the
-//! same event loop.
+//! An "upload mode" without a mode flag: instead of setting a per-session flag that a
+//! second handler checks, the `upload` handler awaits the next binary message from its
+//! own session (`InterruptControl::wait` with a token and a timeout), while messages
+//! from many sessions keep flowing through the same event loop.
 //!
-//! Run with `cargo run --example upload_session`.
+//! Seed reference: Graia Broadcast's `Interrupt` (seed 000).
+//!
+//! Run with `cargo run --example upload_mode`.
 
 use std::time::Duration;
 

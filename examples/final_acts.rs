@@ -1,14 +1,18 @@
-//! Seed 002 (BPjs, interrupting event sets): a baker buys, mixes, bakes, decorates and
-//! serves a cake — unless the oven burns it. "Cake Burnt" interrupts the baker, whose
-//! final act (a callback on its token, which receives the interrupting event) enqueues
-//! "Sorry, no cake". The event log mimics BPjs's output.
+//! Interrupting events and final acts: a baker thread buys, mixes, bakes, decorates and
+//! serves a cake — unless the oven burns it. `interrupt_on` cancels the baker's token
+//! when "Cake Burnt" is dispatched; the baker's final act (a callback registered on its
+//! token, which runs once on cancellation and receives the interrupting event as the
+//! reason) enqueues "Sorry, no cake".
 //!
-//! b-threads are plain threads; the event loop is the main thread. The oven's coin is a
-//! tiny xorshift, so a run is reproducible from its seed:
+//! Seed reference: BPjs's interrupting event sets (seed 002); the event log mimics
+//! BPjs's output.
+//!
+//! Each behaviour (a "b-thread" in BPjs) is a plain thread; the event loop is the main
+//! thread. The oven's coin is a tiny xorshift, so a run is reproducible from its seed:
 //!
 //! ```text
-//! cargo run --example cake          # seeds 1 and 2: one burnt cake, one served
-//! cargo run --example cake -- 7     # one run with seed 7
+//! cargo run --example final_acts        # seeds 1 and 2: one burnt cake, one served
+//! cargo run --example final_acts -- 7   # one run with seed 7
 //! ```
 
 use std::collections::VecDeque;
@@ -81,7 +85,7 @@ fn bake(seed: u64) -> Vec<String> {
     let external = Arc::new(Mutex::new(VecDeque::new()));
 
     // Every b-thread's first wait is registered here, before any event flows.
-    log.say(format!("#  [READ] cake.rs (seed {seed})"));
+    log.say(format!("#  [READ] final_acts.rs (seed {seed})"));
 
     // b-thread "cake request"
     let request = queue.clone();

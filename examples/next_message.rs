@@ -1,11 +1,14 @@
-//! Seed 001 (simbot, continuous sessions): a handler asks its user for two numbers in
+//! "Wait for the next matching message": a handler asks its user for two numbers in
 //! turn and checks that they sum to 10; other users' messages keep flowing past it to
-//! the normal handlers. A second user never sends the second number and the handler
-//! times out (`withTimeout` in the seed); a third sends garbage, and the selector
-//! returns an error value (`pushException`).
+//! the normal handlers (`dispatch` hands them back). A second user never sends the
+//! second number and the handler times out (`with_timeout`); a third sends garbage, and
+//! the selector returns an error value.
+//!
+//! Seed reference: simbot's continuous sessions (seed 001; `withTimeout` and
+//! `pushException` there).
 //!
 //! Handlers are plain threads blocking on the waits. Run with
-//! `cargo run --example continuous_session`.
+//! `cargo run --example next_message`.
 
 use std::sync::mpsc;
 use std::thread;
@@ -89,7 +92,7 @@ fn main() {
     for event in script {
         let Some(event) = control.dispatch(event.clone()) else {
             println!(
-                "[user {}] {:>6} -> taken by a continuous session",
+                "[user {}] {:>6} -> taken by a waiting handler",
                 event.user, event.text
             );
             continue;
@@ -118,7 +121,7 @@ fn main() {
     for (user, result) in &results {
         match result {
             Ok(Ok(sum)) => println!("user {user}: sum = {sum}"),
-            Ok(Err(exception)) => println!("user {user}: pushException: {exception}"),
+            Ok(Err(exception)) => println!("user {user}: error value: {exception}"),
             Err(err) => println!("user {user}: {err}"),
         }
     }

@@ -1,4 +1,8 @@
-//! Wind.js's `printEverySecondAsync` (seed 003), with a 100 ms tick.
+//! A task that prints a counter every 100 ms until its token is cancelled, built from
+//! `sleep(duration, &token)` and `?`: cancellation ends the `sleep` with
+//! `CanceledError`, and every task that passes the error up with `?` ends `Canceled`.
+//!
+//! Seed reference: Wind.js's `printEverySecondAsync` (seed 003):
 //!
 //! ```js
 //! var printEverySecondAsync = eval(Wind.compile("async", function (ct) {
@@ -14,7 +18,7 @@
 //! with `CanceledError`, and every task on the path that lets the error through with
 //! `?` ends `canceled`. The seed's second example catches the error instead and looks
 //! at the sleep task's status. Run it with
-//! `cargo run --example wind_print_every_second`; it exits on its own.
+//! `cargo run --example print_until_canceled`; it exits on its own.
 
 use std::thread;
 use std::time::Duration;
