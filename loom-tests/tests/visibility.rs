@@ -198,3 +198,34 @@ fn linking_a_child_while_the_parents_last_source_drops() {
         );
     });
 }
+
+#[test]
+fn a_parent_giving_up_while_its_child_drops() {
+    // Both sides may let go of the link's reference on the parent (invariant 9): the
+    // parent's last source detaching its children, and the child's last handle (the
+    // sole-owner path) unlinking itself. Exactly one must, and nothing may be freed
+    // while the other still touches it.
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source();
+        let grandchild = child.token().child_source();
+        let giving_up = loom_tests::spawn(move || drop(parent));
+        drop(child);
+        giving_up.join().unwrap();
+        drop(grandchild);
+    });
+}
+
+#[test]
+fn a_parent_giving_up_while_its_token_held_child_dies() {
+    // As above, but the child dies through `Ref::drop` (its token outlives its source).
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let child = parent.token().child_source();
+        let token = child.token();
+        drop(child);
+        let giving_up = loom_tests::spawn(move || drop(parent));
+        drop(token);
+        giving_up.join().unwrap();
+    });
+}
