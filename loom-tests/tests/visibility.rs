@@ -201,10 +201,9 @@ fn linking_a_child_while_the_parents_last_source_drops() {
 
 #[test]
 fn a_parent_giving_up_while_its_child_drops() {
-    // Both sides may let go of the link's reference on the parent (invariant 9): the
-    // parent's last source detaching its children, and the child's last handle (the
-    // sole-owner path) unlinking itself. Exactly one must, and nothing may be freed
-    // while the other still touches it.
+    // The parent's last source detaches its children (ending the source the link
+    // counted for in each) while the child's last handle (the sole-owner path) unlinks
+    // itself: nothing may be freed while the other still touches it.
     loom_tests::model(|| {
         let parent = CancellationTokenSource::new();
         let child = parent.token().child_source();

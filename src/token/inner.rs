@@ -48,12 +48,6 @@
 //!    through it (setting CANCELED is idempotent) instead of waiting for its claimer, so
 //!    markers never wait for each other and cannot deadlock, even where tokens with
 //!    several parents make the tree a DAG.
-//! 9. A child's link holds one reference on its parent while its `parent` pointer is
-//!    set. It is let go exactly once, by whoever swaps the pointer to null: the parent
-//!    giving up (`detach_children`, under its own lock, after unlinking the link), or
-//!    the child's `claim_sole` or `die` (which then take the parent's lock to unlink).
-//!    A swap that finds null means the link is already unlinked and its taker is done
-//!    with it.
 //!
 //! Nothing recurses over the depth of a token tree: cancel walks it with explicit
 //! stacks, and `die`/`give_up` with work lists, so a million-deep chain is fine on a
@@ -75,7 +69,7 @@ use std::ptr::{self, NonNull};
 
 use super::list::{List, Node, NodeKind};
 use super::reason::CancelReason;
-use crate::loom_shim::{fence, AtomicPtr, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom_shim::{fence, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 pub(super) const CANCELED: usize = 1;
 const TIMER: usize = 2;
@@ -114,10 +108,8 @@ unsafe impl Send for Shared {}
 pub(super) struct ChildLink {
     node: Node,
     pub(super) child: NonNull<Inner>,
-    /// The parent, if the link was pushed onto its list and not yet let go; holds one of
-    /// its `refs`. Whoever swaps it to null owns that reference (invariant 9): the
-    /// child's `die` or `claim_sole`, or the parent's `detach_children`.
-    parent: AtomicPtr<Inner>,
+    /// The parent, if the link was pushed onto its list; holds one of its `refs`.
+    parent: Option<NonNull<Inner>>,
 }
 
 /// A counted reference to an `Inner` (the crate's own `Arc`, so that parents and the
@@ -207,7 +199,7 @@ impl Ref {
                 raw.add(offset).cast::<ChildLink>().add(i).write(ChildLink {
                     node: Node::new(NodeKind::Child),
                     child: ptr,
-                    parent: AtomicPtr::new(ptr::null_mut()),
+                    parent: None,
                 });
             }
         }
@@ -263,9 +255,7 @@ impl Ref {
                 // Both pointers keep the provenance of their whole allocations (from the
                 // `Ref`s), so the link can later be read back as a `ChildLink` from its
                 // `Node`, and the parent freed through it.
-                // Relaxed: published by the push under the parent's lock; read by swaps
-                // that hold that lock, or that follow the last `Ref` drop's fence.
-                (*link).parent.store(parent.0.as_ptr(), Ordering::Relaxed);
+                (*link).parent = Some(parent.0);
                 shared.children.push_front(link.cast::<Node>());
             }
         }
@@ -277,22 +267,14 @@ impl Ref {
     /// general path (which this falls back to).
     pub(crate) fn drop_source(self) {
         let this = ManuallyDrop::new(self);
-        // Letting go of a parent may free it, and its reason's `Drop` may panic: kept
-        // for the end, so this `Inner` is freed all the same.
-        let mut panic = None;
-        if this.claim_sole(this.0, &mut panic) {
-            let ptr = this.0;
+        if this.claim_sole(this.0) {
             // SAFETY: `claim_sole` proved ours is the only reference and no raw holder can
             // reach the memory; our links are out of the parents' lists.
-            let freed = panic::catch_unwind(AssertUnwindSafe(|| unsafe { die(ptr, true) }));
-            if let Err(payload) = freed {
-                keep_first_panic(&mut panic, payload);
-            }
-        } else {
-            this.remove_source();
-            drop_contained(ManuallyDrop::into_inner(this), &mut panic);
+            unsafe { die(this.0, true) };
+            return;
         }
-        resume_unless_unwinding(panic);
+        this.remove_source();
+        drop(ManuallyDrop::into_inner(this));
     }
 
     /// The pointer, with its allocation's provenance; the timer keys entries by it.
@@ -389,7 +371,7 @@ impl Inner {
     /// True if the caller's reference is the only way left to this `Inner`: no other
     /// `Ref`, no timer entry, and (unlinked here) no parent list. Only a source's holder
     /// may ask: with one reference left, no other source or token can appear.
-    fn claim_sole(&self, this: NonNull<Inner>, panic: &mut Option<Box<dyn Any + Send>>) -> bool {
+    fn claim_sole(&self, this: NonNull<Inner>) -> bool {
         // Acquire: pairs with the Release decrement of every `Ref` dropped before, so all
         // their uses happen-before we free the memory.
         if self.refs.load(Ordering::Acquire) != 1 {
@@ -402,19 +384,15 @@ impl Inner {
         }
         for i in 0..self.parents {
             let link = link_of(this, i);
-            // SAFETY: the link is in our allocation (invariant 9 for the swap).
-            let Some(parent) = (unsafe { take_parent(link) }) else {
-                continue; // Never linked, or let go by the parent already.
-            };
-            {
-                // SAFETY: we own one of its references now, so it is alive.
-                let parent_ref = unsafe { parent.as_ref() };
-                let mut shared = parent_ref.lock();
+            // SAFETY: `parent` was written before the link was published; the link holds a
+            // reference to the parent, so it is alive.
+            if let Some(parent) = unsafe { (*link).parent } {
+                // SAFETY: as above.
+                let parent = unsafe { parent.as_ref() };
+                let mut shared = parent.lock();
                 // SAFETY: we hold the lock of the list the link was pushed onto.
                 unsafe { shared.children.unlink(&(*link).node) };
             }
-            // SAFETY: the reference is ours (taken above) and we are done with it.
-            drop_contained(unsafe { Ref::from_acquired(parent) }, panic);
         }
         // Unlinked, no parent's canceller can `try_acquire` us any more; one that did
         // before is still counted here. Acquire: as above, for one that already let go.
@@ -461,9 +439,9 @@ impl Inner {
         self.state.fetch_or(TIMER, Ordering::Relaxed);
     }
 
-    /// Called when the last source ended without cancelling: unlink the child links, end
-    /// the source each counted for in its child, and let go of the reference each held
-    /// on us, following chains of children left sourceless iteratively.
+    /// Called when the last source ended without cancelling: unlink the child links, and
+    /// end the source each counted for in its child, following chains of children left
+    /// sourceless iteratively.
     fn give_up(&self) {
         let mut children = WorkList::default();
         let mut panic = None;
@@ -480,25 +458,16 @@ impl Inner {
     fn detach_children(&self, out: &mut WorkList) {
         let mut shared = self.lock();
         // SAFETY: we hold the lock; every node on `children` is a `ChildLink`'s first
-        // field, whose child is alive or dying but not freed while linked (invariant 5).
+        // field, whose child is alive or dying but not freed until its `die` has taken
+        // this lock to unlink it (invariant 5), so it is valid until we let go.
         unsafe {
             while let Some(node) = shared.children.pop_front() {
-                let link = node.cast::<ChildLink>().cast_mut();
-                let child = (*link).child;
+                let child = (*node.cast::<ChildLink>()).child;
                 // The link counted as one of the child's sources (invariant 7). Only a
                 // child left with none must give up in turn, so only then is it worth a
                 // reference (a dying child, whose count is zero, has no children).
-                // Before the swap below: until then the child cannot be freed.
                 if child.as_ref().remove_source_is_last() && child.as_ref().try_acquire() {
                     out.push(Ref::from_acquired(child));
-                }
-                // Let go of the reference the link holds on us now (invariant 9), so a
-                // chain dropped root first frees each `Inner` as it goes instead of all
-                // of them when the last child dies. Our caller holds a `Ref`, so ours
-                // cannot reach zero here. The swap is our last touch of the link.
-                if take_parent(link).is_some() {
-                    // Relaxed: the caller's `Ref` keeps the count above zero.
-                    self.refs.fetch_sub(1, Ordering::Relaxed);
                 }
             }
         }
@@ -546,18 +515,6 @@ fn link_of(this: NonNull<Inner>, i: usize) -> *mut ChildLink {
     }
 }
 
-/// Takes the link's reference on its parent, if it still holds one (invariant 9).
-///
-/// # Safety
-/// `link` is a link of a live (or dying, not yet freed) `Inner`.
-unsafe fn take_parent(link: *mut ChildLink) -> Option<NonNull<Inner>> {
-    // AcqRel: whoever gets the pointer synchronizes with the store in `new_linked` and
-    // with a failed taker's earlier touches; whoever gets null knows the taker is done
-    // with the link (the swap was its last access), so the link's memory may go.
-    // SAFETY: as the caller promised.
-    NonNull::new(unsafe { (*link).parent.swap(ptr::null_mut(), Ordering::AcqRel) })
-}
-
 /// Frees an `Inner` whose count reached zero, and any parent that this leaves unowned.
 /// With `unlinked`, the first `Inner`'s links are already out of their parents' lists.
 ///
@@ -581,13 +538,12 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
         }
         for i in 0..parents {
             let link = link_of(ptr, i);
-            // SAFETY: the link is in our allocation (invariant 9 for the swap).
-            let Some(parent) = (unsafe { take_parent(link) }) else {
-                // Never linked, or let go by the parent (or `claim_sole`): unlinked, and
-                // the parent is done with the link.
+            // SAFETY: the link is in our allocation; `parent` was written before the link
+            // was published and never changes.
+            let Some(parent) = (unsafe { (*link).parent }) else {
                 continue;
             };
-            // SAFETY: the reference is ours now, so the parent is alive.
+            // SAFETY: the link holds one of the parent's references, so it is alive.
             let parent_ref = unsafe { parent.as_ref() };
             if !skip_unlink {
                 let mut shared = parent_ref.lock();
