@@ -229,10 +229,12 @@ impl<'r> Marker<'r> {
         let child = unsafe { ptr.as_ref() };
         // Lock order: parent before child (invariant 6).
         let mut shared = child.lock();
-        // Relaxed: CLOSED and CANCELED change only under the lock we hold, or (CANCELED
-        // set by another marker) after that marker marked everything below, which a
-        // stale read only makes us walk again.
-        let state = child.state.load(Ordering::Relaxed);
+        // Acquire: CLOSED changes only under the lock we hold, but CANCELED may have been
+        // published by another marker without it. Seeing that bit, we skip the subtree
+        // below and later publish ancestors over it, so its marks must happen-before
+        // ours: this pairs with the Release in `publish`/`claim`. (A stale clear bit only
+        // makes us walk the subtree again.)
+        let state = child.state.load(Ordering::Acquire);
         if state & CANCELED != 0 {
             return;
         }
@@ -292,8 +294,8 @@ impl<'r> Marker<'r> {
     /// frame to mark it once they are.
     fn expand(&mut self, node: Ref) {
         let mut shared = node.lock();
-        // Relaxed: as in `visit_child`.
-        let state = node.state.load(Ordering::Relaxed);
+        // Acquire: as in `visit_child`.
+        let state = node.state.load(Ordering::Acquire);
         if state & CANCELED != 0 {
             drop(shared);
             self.spent.push(node);
