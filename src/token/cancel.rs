@@ -84,23 +84,13 @@ impl Inner {
     /// marker may have claimed it first: then waits until that marker is done with it.
     pub(crate) fn mark_canceled(&self, reason: &CancelReason) {
         let mut shared = self.lock();
-        if self.close(&mut shared, reason) {
-            debug_assert!(shared.children.is_empty() && shared.list.is_empty());
-            self.publish();
-        } else {
+        if self.is_closed() {
             drop(shared);
             self.wait_marked();
+        } else {
+            debug_assert!(shared.children.is_empty() && shared.list.is_empty());
+            self.claim(&mut shared, reason, CLOSED | CANCELED);
         }
-    }
-
-    /// Claims this `Inner` for the caller: sets CLOSED and the reason; false if another
-    /// thread claimed it first. The caller holds the lock (`shared`).
-    fn close(&self, shared: &mut Shared, reason: &CancelReason) -> bool {
-        if self.is_closed() {
-            return false;
-        }
-        self.claim(shared, reason, CLOSED);
-        true
     }
 
     /// Sets the reason and `bits` (CLOSED, and CANCELED too for an `Inner` with no
