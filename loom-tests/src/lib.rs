@@ -47,3 +47,30 @@ where
         "loom explored a single interleaving: the model checks nothing"
     );
 }
+
+/// Which of a race's two outcomes a model reached, counted across loom iterations (std
+/// atomics, not modelled; Relaxed because only the test's own thread reads them, after
+/// `loom::model` returns). Asserting both were reached keeps a model from silently
+/// exploring one side only.
+pub struct Seen([std::sync::atomic::AtomicUsize; 2]);
+
+impl Seen {
+    /// No outcome seen yet; usable in a `static`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        use std::sync::atomic::AtomicUsize;
+        Seen([AtomicUsize::new(0), AtomicUsize::new(0)])
+    }
+
+    /// Records that the iteration reached outcome `which`.
+    pub fn hit(&self, which: bool) {
+        self.0[which as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Fails unless both outcomes were reached.
+    pub fn assert_both(&self, what: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (no, yes) = (self.0[0].load(Relaxed), self.0[1].load(Relaxed));
+        assert!(no > 0 && yes > 0, "{what}: explored {no} vs {yes}");
+    }
+}

@@ -14,26 +14,7 @@ use loom::future::block_on;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use std::sync::atomic::{AtomicUsize as StdCounter, Ordering::Relaxed};
-
-/// Outcome counters that live across loom iterations (std, not modelled; Relaxed
-/// because only the model's own thread reads them, after `loom::model` returns).
-struct Seen([StdCounter; 2]);
-
-impl Seen {
-    const fn new() -> Self {
-        Seen([StdCounter::new(0), StdCounter::new(0)])
-    }
-
-    fn hit(&self, which: bool) {
-        self.0[which as usize].fetch_add(1, Relaxed);
-    }
-
-    fn assert_both(&self, what: &str) {
-        let (no, yes) = (self.0[0].load(Relaxed), self.0[1].load(Relaxed));
-        assert!(no > 0 && yes > 0, "{what}: explored {no} vs {yes}");
-    }
-}
+use loom_tests::Seen;
 
 /// A task that checks its token once races a `cancel()`: it ends `Completed` or
 /// `Canceled`, its output says the same as its status, and the one cancel call wins.
