@@ -9,7 +9,9 @@
 #[cfg(not(cancel_token_loom))]
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard};
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    };
     pub(crate) use std::sync::Arc;
     pub(crate) use std::thread::{current as current_thread, park, Thread};
     pub(crate) use std::thread_local;
@@ -69,7 +71,9 @@ mod imp {
 #[cfg(cancel_token_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    };
     pub(crate) use loom::sync::{Arc, MutexGuard};
     pub(crate) use loom::thread::{current as current_thread, park, Thread};
     pub(crate) use loom::thread_local;

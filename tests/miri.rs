@@ -101,6 +101,40 @@ fn callbacks_registrations_and_waiters() {
     let _late = token.register(|_| {}); // runs inline, stores nothing
 }
 
+/// The lock-free callback slot: reuse of its node, a registration outliving every
+/// handle (it frees the state), a closure taken by the canceller while the registration
+/// is dropped inside it, and the node freed with the state.
+#[test]
+fn callback_slot_paths() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    for _ in 0..3 {
+        let (_, callback) = counter();
+        let mut registration = token.register(callback); // slot, reused
+        assert!(registration.unregister());
+    }
+    let (runs, callback) = counter();
+    let kept = token.register(callback);
+    let inside = Arc::new(Mutex::new(None));
+    let holder = inside.clone();
+    let child = token.child_source();
+    *inside.lock().unwrap() = Some(
+        child
+            .token()
+            .register(move |_| drop(holder.lock().unwrap().take())),
+    );
+    drop(child);
+    source.cancel();
+    assert_eq!(runs.load(SeqCst), 1);
+    drop(kept);
+
+    let lone = CancellationTokenSource::new();
+    drop(lone.token().register(|_| {}));
+    let outliving = lone.token().register(|_| unreachable!());
+    drop(lone);
+    drop(outliving); // the last reference: frees the state and its node
+}
+
 #[test]
 fn threads_race_cancel_unregister_drop() {
     for _ in 0..3 {

@@ -225,6 +225,71 @@ fn register_cancel_unregister_is_exactly_once() {
     assert!(ran > 100, "only {ran} rounds");
 }
 
+/// Two threads each register and unregister on one token (the second and later through
+/// its lock-free slot), then leave one registered, while a third cancels: every
+/// registration ran exactly once or was removed, never both, never neither.
+struct ChurnState {
+    source: CancellationTokenSource,
+    token: CancellationToken,
+    churned: [Vec<Tracked>; 2],
+    kept: [Tracked; 2],
+}
+
+const CHURN: usize = 8;
+
+fn churn(s: &ChurnState, who: usize) {
+    for tracked in &s.churned[who] {
+        let mut registration = s.token.register(counting(&tracked.runs));
+        let removed = registration.unregister();
+        tracked.removed.store(removed, SeqCst);
+        if !removed {
+            assert_eq!(tracked.runs.load(SeqCst), 1, "unregister did not wait");
+        }
+    }
+    let kept = s.token.register(counting(&s.kept[who].runs));
+    *s.kept[who].registration.lock().unwrap() = Some(kept);
+}
+
+#[test]
+fn lock_free_register_unregister_churn_races_cancel() {
+    let ran = within(LIMIT, || {
+        race(
+            |_| {
+                let source = CancellationTokenSource::new();
+                let token = source.token();
+                drop(token.register(|_| {})); // the slot's node: later ones skip the lock
+                ChurnState {
+                    churned: [0, 1].map(|_| (0..CHURN).map(|_| Tracked::default()).collect()),
+                    kept: Default::default(),
+                    source,
+                    token,
+                }
+            },
+            vec![
+                Box::new(|s: &ChurnState, _| {
+                    s.source.cancel();
+                }),
+                Box::new(|s: &ChurnState, _| churn(s, 0)),
+                Box::new(|s: &ChurnState, _| churn(s, 1)),
+            ],
+            |s, round| {
+                for (who, list) in s.churned.iter().enumerate() {
+                    for (i, tracked) in list.iter().enumerate() {
+                        tracked.check_exactly_once(&format!("churner {who}, #{i}"), round);
+                    }
+                }
+                for kept in &s.kept {
+                    // Registered before the cancel (run by it) or after (run inline).
+                    assert_eq!(kept.runs.load(SeqCst), 1, "round {round}: kept one");
+                    let registration = kept.take();
+                    assert!(!registration.is_active(), "round {round}: still active");
+                }
+            },
+        )
+    });
+    assert!(ran > 100, "only {ran} rounds");
+}
+
 struct CancelState {
     source: CancellationTokenSource,
     wins: AtomicUsize,

@@ -12,7 +12,8 @@
 //!    with no lock held in between.
 //! 3. **Drain** the list of every `Inner` this cancel claimed, root first, then the
 //!    descendants in the order they were claimed: wake the waiters, run the callbacks
-//!    (LIFO within one list), each with no lock held (invariant 6).
+//!    (LIFO within one list, then the slot's, the oldest: `slot.rs`), each with no
+//!    lock held (invariant 6).
 //!
 //! Every panic from user code (a callback, a waker, a reason's `Drop` when a reference
 //! taken here turns out to be the last) is caught, the rest of the work still done, and
@@ -31,6 +32,7 @@ use super::inner::{
 use super::list::{Node, NodeKind};
 use super::reason::CancelReason;
 use super::registration::CallbackHeader;
+use super::slot::drain_slot;
 use super::waiter::WaitNode;
 use crate::loom_shim::{thread_key, MutexGuard, Ordering, ThreadKey};
 
@@ -53,7 +55,7 @@ impl Inner {
             // A leaf: nothing below to mark first (invariant 8), so claim and publish in
             // one step.
             self.claim(&mut shared, &reason, CLOSED | CANCELED);
-            if shared.list.is_empty() {
+            if shared.list.is_empty() && !self.slot_in_use() {
                 return true; // Nothing waits, and nothing can be added now (invariant 2).
             }
             let mut drain = Drain::new();
@@ -244,7 +246,7 @@ impl<'r> Marker<'r> {
         // A leaf is claimed and marked in one step (invariant 8).
         child.claim(&mut shared, self.reason, CLOSED | CANCELED);
         // A dying child's list holds at most leaked waiters (invariant 4): skip it.
-        if !shared.list.is_empty() && child.try_acquire() {
+        if (!shared.list.is_empty() || child.slot_in_use()) && child.try_acquire() {
             // SAFETY: just acquired.
             self.claimed.push(unsafe { Ref::from_acquired(ptr) });
         }
@@ -301,7 +303,7 @@ impl<'r> Marker<'r> {
         if done {
             node.publish(); // Every child is marked (invariant 8).
         }
-        let to_drain = ours && !shared.list.is_empty();
+        let to_drain = ours && (!shared.list.is_empty() || node.slot_in_use());
         drop(shared);
         let ptr = node.addr();
         if to_drain {
@@ -350,7 +352,13 @@ impl Drain {
             self.wakers.wake_all(&mut self.panic);
             match step {
                 Step::More => {}
-                Step::Empty => return,
+                Step::Empty => {
+                    // The slot's callback is the oldest: it runs last (`slot.rs`).
+                    if let Some(payload) = drain_slot(node, reason, &mut self.runner) {
+                        keep_first_panic(&mut self.panic, payload);
+                    }
+                    return;
+                }
                 Step::Callback(header) => {
                     // SAFETY: `next_step` set the phase to `Running` for us, so the closure
                     // is ours to take and the node stays allocated until we finish it.

@@ -9,7 +9,8 @@
 //! | 1    | TIMER    | `timer::cancel_after`, under the timer lock | never (a hint for `die`) |
 //! | 2    | CLOSED   | the one thread that claims the cancel, under the lock | never |
 //! | 3    | PARENT   | `new_linked`, under the lock, before it reads the sources | never (a hint for `give_up`) |
-//! | 4..  | sources  | a source, a link from a live parent, a pending timer | their end |
+//! | 4    | LISTED   | a callback pushed onto `list`, under the lock | under the lock, when `list` empties (a hint for the slot, `slot.rs`) |
+//! | 5..  | sources  | a source, a link from a live parent, a pending timer | their end |
 //!
 //! # Invariants
 //!
@@ -28,8 +29,10 @@
 //! 4. While a node is linked its memory is valid: its owner unlinks it under the lock
 //!    before the memory goes away. (A waiter whose future was leaked with
 //!    `mem::forget` stays linked, and its memory stays leaked with it.)
-//! 5. `refs` counts `Ref`s. When it reaches zero, `die` unlinks this `Inner`'s links
-//!    from its parents and removes its timer entry, then frees the memory. A holder of a
+//! 5. `refs` counts `Ref`s and callback-slot registrations, in units of `ONE_REF`;
+//!    its two low bits are the slot's tag (`slot.rs`). When the count reaches zero,
+//!    `die` unlinks this `Inner`'s links from its parents and removes its timer entry,
+//!    then frees the memory (and the slot's node). A holder of a
 //!    raw pointer (a parent's list, the timer) may only `try_acquire` while holding the
 //!    lock under which that pointer is known to be present.
 //! 6. `Inner` locks are taken downward only: a thread holds at most one, except a
@@ -69,21 +72,37 @@ use std::ptr::{self, NonNull};
 
 use super::list::{List, Node, NodeKind};
 use super::reason::CancelReason;
-use crate::loom_shim::{fence, AtomicUsize, Mutex, MutexGuard, Ordering};
+use super::slot::SlotNode;
+use crate::loom_shim::{fence, AtomicPtr, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 pub(super) const CANCELED: usize = 1;
 const TIMER: usize = 2;
 pub(super) const CLOSED: usize = 4;
 const PARENT: usize = 8;
-const ONE_SOURCE: usize = 16;
-const SOURCE_SHIFT: u32 = 4;
+pub(super) const LISTED: usize = 16;
+const ONE_SOURCE: usize = 32;
+const SOURCE_SHIFT: u32 = 5;
 const MAX_REFS: usize = isize::MAX as usize;
+
+/// The reference count's unit in `refs`; the two bits below it are the callback slot's
+/// tag (`slot.rs`), changed together with the count in one read-modify-write.
+pub(super) const ONE_REF: usize = 4;
+const REF_SHIFT: u32 = 2;
+
+/// The number of references in a `refs` word.
+#[inline]
+pub(super) const fn ref_count(word: usize) -> usize {
+    word >> REF_SHIFT
+}
 
 /// Shared state of one source and all its tokens. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Inner {
-    refs: AtomicUsize,
+    pub(super) refs: AtomicUsize,
     pub(super) state: AtomicUsize,
+    /// The callback slot's node, made once (under the lock) and freed with the `Inner`
+    /// (`slot.rs`); the slot's state is the tag in `refs`.
+    pub(super) slot_node: AtomicPtr<SlotNode>,
     shared: Mutex<Shared>,
     /// How many `ChildLink`s follow this struct in its allocation. Fixed at birth.
     parents: usize,
@@ -151,7 +170,7 @@ impl Drop for Ref {
     fn drop(&mut self) {
         // Release: pairs with the Acquire fence below in whichever thread drops the last
         // reference, so every use of the `Inner` happens-before it is freed.
-        if self.refs.fetch_sub(1, Ordering::Release) == 1 {
+        if ref_count(self.refs.fetch_sub(ONE_REF, Ordering::Release)) == 1 {
             fence(Ordering::Acquire);
             // SAFETY: the count reached zero, so no `Ref` is left (invariant 5).
             unsafe { die(self.0, false) };
@@ -186,8 +205,9 @@ impl Ref {
         // at offset 0 and `parents` links at `offset`.
         unsafe {
             ptr.as_ptr().write(Inner {
-                refs: AtomicUsize::new(1),
+                refs: AtomicUsize::new(ONE_REF),
                 state: AtomicUsize::new(ONE_SOURCE),
+                slot_node: AtomicPtr::new(ptr::null_mut()),
                 shared: Mutex::new(Shared {
                     list: List::new(),
                     children: List::new(),
@@ -337,7 +357,7 @@ impl Inner {
     pub(crate) fn acquire(&self) {
         // Relaxed: a new reference is only made from an existing one, which keeps the
         // count above zero; nothing else is published by the increment (as in std's Arc).
-        if self.refs.fetch_add(1, Ordering::Relaxed) > MAX_REFS {
+        if ref_count(self.refs.fetch_add(ONE_REF, Ordering::Relaxed)) > MAX_REFS >> REF_SHIFT {
             std::process::abort();
         }
     }
@@ -350,15 +370,15 @@ impl Inner {
         // zero, and a count seen at zero is never raised.
         let mut refs = self.refs.load(Ordering::Relaxed);
         loop {
-            if refs == 0 {
+            if ref_count(refs) == 0 {
                 return false;
             }
-            if refs > MAX_REFS {
+            if ref_count(refs) > MAX_REFS >> REF_SHIFT {
                 std::process::abort();
             }
             match self.refs.compare_exchange_weak(
                 refs,
-                refs + 1,
+                refs + ONE_REF,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
@@ -374,7 +394,7 @@ impl Inner {
     fn claim_sole(&self, this: NonNull<Inner>) -> bool {
         // Acquire: pairs with the Release decrement of every `Ref` dropped before, so all
         // their uses happen-before we free the memory.
-        if self.refs.load(Ordering::Acquire) != 1 {
+        if ref_count(self.refs.load(Ordering::Acquire)) != 1 {
             return false;
         }
         // Relaxed: TIMER is set by a source's holder; every other one is gone, ordered
@@ -396,7 +416,7 @@ impl Inner {
         }
         // Unlinked, no parent's canceller can `try_acquire` us any more; one that did
         // before is still counted here. Acquire: as above, for one that already let go.
-        self.refs.load(Ordering::Acquire) == 1
+        ref_count(self.refs.load(Ordering::Acquire)) == 1
     }
 
     /// `add_source` for an `Inner` no other thread can reach yet: a plain store.
@@ -409,7 +429,9 @@ impl Inner {
 
     pub(crate) fn add_source(&self) {
         // Relaxed: like `acquire`, made from a live source, link or timer entry.
-        if self.state.fetch_add(ONE_SOURCE, Ordering::Relaxed) >> SOURCE_SHIFT > MAX_REFS >> 4 {
+        if self.state.fetch_add(ONE_SOURCE, Ordering::Relaxed) >> SOURCE_SHIFT
+            > MAX_REFS >> SOURCE_SHIFT
+        {
             std::process::abort();
         }
     }
@@ -551,34 +573,26 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
                 unsafe { shared.children.unlink(&(*link).node) };
             }
             // Release/Acquire: as in `Ref::drop`, whose reference this is.
-            if parent_ref.refs.fetch_sub(1, Ordering::Release) == 1 {
+            if ref_count(parent_ref.refs.fetch_sub(ONE_REF, Ordering::Release)) == 1 {
                 fence(Ordering::Acquire);
                 dying.push(parent);
             }
         }
-        {
+        let reason = {
             // SAFETY: the timer entry and our links are gone: nothing else can reach the
             // memory (invariant 5), so no lock is needed. `inner` is not used after this.
             let shared = unsafe { (*ptr.as_ptr()).shared.get_mut() };
             // Children hold a reference each, so none is left. Waiters may be: a
             // leaked (`mem::forget`) future stays linked, and stays leaked (invariant 4).
             debug_assert!(shared.children.is_empty(), "a dying token has children");
-            let reason = std::mem::take(&mut shared.reason);
-            if !reason.is_requested() {
-                reasons.push(reason);
-            }
+            std::mem::take(&mut shared.reason)
+        };
+        if !reason.is_requested() {
+            reasons.push(reason);
         }
-        let (layout, offset) = layout(parents);
-        // SAFETY: nothing references the memory any more; drop what `Ref::new` wrote and
-        // free it with the layout it was allocated with.
-        unsafe {
-            let raw = ptr.as_ptr().cast::<u8>();
-            for i in 0..parents {
-                ptr::drop_in_place(raw.add(offset).cast::<ChildLink>().add(i));
-            }
-            ptr::drop_in_place(ptr.as_ptr());
-            alloc::dealloc(raw, layout);
-        }
+        // SAFETY: nothing references the memory any more (a registration in the slot
+        // would hold a reference).
+        unsafe { free_memory(ptr) };
         next = dying.pop();
     }
     let mut panic = None;
@@ -588,6 +602,34 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
         }
     }
     resume_unless_unwinding(panic);
+}
+
+/// Frees an `Inner` whose last reference a slot registration gave up (`slot.rs`).
+///
+/// # Safety
+/// `ptr`'s count reached zero with that release, followed by an Acquire fence.
+pub(super) unsafe fn die_released(ptr: NonNull<Inner>) {
+    // SAFETY: as the caller promised.
+    unsafe { die(ptr, false) }
+}
+
+/// Drops what `Ref::new` wrote, and the slot's node, and frees the allocation.
+///
+/// # Safety
+/// Nothing references the memory any more; its reason owns nothing (`die` took it).
+unsafe fn free_memory(ptr: NonNull<Inner>) {
+    // SAFETY: as the caller promised; `parents` is fixed at birth.
+    unsafe {
+        let parents = (*ptr.as_ptr()).parents;
+        (*ptr.as_ptr()).free_slot_node();
+        let (layout, offset) = layout(parents);
+        let raw = ptr.as_ptr().cast::<u8>();
+        for i in 0..parents {
+            ptr::drop_in_place(raw.add(offset).cast::<ChildLink>().add(i));
+        }
+        ptr::drop_in_place(ptr.as_ptr());
+        alloc::dealloc(raw, layout);
+    }
 }
 
 /// Keeps the first panic of a cancel to resume at the end. Later payloads are dropped

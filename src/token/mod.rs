@@ -7,6 +7,7 @@ mod inner;
 mod list;
 mod reason;
 mod registration;
+mod slot;
 mod source;
 #[allow(clippy::module_inception)]
 mod token;

@@ -6,10 +6,12 @@ use std::ptr::NonNull;
 use super::inner::{Inner, Ref};
 use super::list::{Node, NodeKind};
 use super::reason::CancelReason;
+use super::slot::{self, FreshNode, SlotHold};
 use crate::loom_shim::{current_thread, park, thread_key, Thread, ThreadKey, UnsafeCell};
 
-/// Where a callback is in its life; guarded by the lock of the list it was pushed onto.
-enum Phase {
+/// Where a callback is in its life; guarded by the lock of the list it was pushed onto
+/// (or, for the slot, of its `Inner`).
+pub(super) enum Phase {
     /// In the list; `unregister` may take it out.
     Linked,
     /// Taken off the list by a cancelling thread, which is running it now.
@@ -166,8 +168,18 @@ impl CallbackHeader {
 /// ```
 #[must_use = "dropping a registration unregisters its callback"]
 pub struct CancellationRegistration {
-    /// The token's state and the node, or `None` once inert.
-    slot: Option<(Ref, NonNull<CallbackHeader>)>,
+    held: Held,
+}
+
+/// What a registration holds.
+enum Held {
+    /// Nothing: the registration is inert.
+    Inert,
+    /// A node on the token's list, and a reference keeping the token's state alive.
+    Listed(Ref, NonNull<CallbackHeader>),
+    /// The token's callback slot, which keeps the token's state alive by itself
+    /// (`slot.rs`, point 5).
+    Slot(NonNull<Inner>),
 }
 
 // SAFETY: the node owns an `F: Send` callback, and every access to the node goes through
@@ -184,36 +196,85 @@ impl std::panic::RefUnwindSafe for CancellationRegistration {}
 
 impl CancellationRegistration {
     pub(crate) const fn inert() -> Self {
-        CancellationRegistration { slot: None }
+        CancellationRegistration { held: Held::Inert }
     }
 
-    /// Registers `callback` on `inner`; runs it inline (returning an inert registration)
-    /// if `inner` is already cancelled.
+    /// Registers `callback` on `inner`: in its slot if that is free (no lock, no
+    /// allocation once the slot has a node), else on its list. Runs it inline (returning
+    /// an inert registration) if `inner` is already cancelled.
     pub(crate) fn new<F>(inner: &Ref, callback: F) -> Self
     where
         F: FnOnce(&CancelReason) + Send + 'static,
     {
-        let header = CallbackNode::boxed(callback);
-        {
+        let mut callback = match inner.try_arm_slot(callback) {
+            Ok(()) => return Self::slot(inner),
+            Err(callback) => callback,
+        };
+        loop {
+            // A first slot registration makes the node; made before locking (no
+            // allocation under the lock) when the slot looks free and has none.
+            let (fresh, listed) = if slot::fits::<F>() && inner.slot_looks_new() {
+                (Some(FreshNode::new(callback)), None)
+            } else {
+                (None, Some(CallbackNode::boxed(callback)))
+            };
             let mut shared = inner.lock();
-            if !inner.is_closed() {
-                // SAFETY: we hold the lock; the node is fresh and boxed, so it stays put
-                // until `unregister` or `finish` frees it.
-                unsafe { shared.list.push_front(header.as_ptr().cast::<Node>()) };
+            if inner.is_closed() {
+                // Claimed by a cancel (invariant 2 in `inner.rs`): run once marked.
                 drop(shared);
-                return CancellationRegistration {
-                    slot: Some((inner.clone(), header)),
-                };
+                inner.wait_marked();
+                let reason = inner.reason_now();
+                if let Some(fresh) = fresh {
+                    // SAFETY: made by `FreshNode::new::<F>`.
+                    let callback = unsafe { fresh.into_closure::<F>() };
+                    callback(&reason);
+                } else if let Some(header) = listed {
+                    // Free the node even if the callback panics.
+                    let _free = FreeOnDrop(header);
+                    // SAFETY: the node never entered a list: it is ours alone.
+                    unsafe { CallbackHeader::call(header, &reason) };
+                }
+                return CancellationRegistration::inert();
             }
+            if let Some(fresh) = fresh {
+                let armed = if inner.has_listed_callbacks() {
+                    Err(fresh)
+                } else {
+                    // SAFETY: we hold the lock and found CLOSED and LISTED clear.
+                    unsafe { inner.arm_new_slot(fresh) }
+                };
+                match armed {
+                    Ok(()) => return Self::slot(inner),
+                    Err(fresh) => {
+                        // The slot got a node, or a callback got listed, meanwhile: try
+                        // again (the list, or the slot without the lock).
+                        drop(shared);
+                        // SAFETY: made by `FreshNode::new::<F>`.
+                        callback = unsafe { fresh.into_closure::<F>() };
+                        match inner.try_arm_slot(callback) {
+                            Ok(()) => return Self::slot(inner),
+                            Err(back) => callback = back,
+                        }
+                        continue;
+                    }
+                }
+            }
+            let header = listed.expect("one of the two was made");
+            // SAFETY: we hold the lock; the node is fresh and boxed, so it stays put
+            // until `unregister` or `finish` frees it.
+            unsafe { shared.list.push_front(header.as_ptr().cast::<Node>()) };
+            inner.set_listed();
+            drop(shared);
+            return CancellationRegistration {
+                held: Held::Listed(inner.clone(), header),
+            };
         }
-        // Claimed by a cancel (invariant 2 in `inner.rs`): run once the subtree is marked.
-        inner.wait_marked();
-        let reason = inner.reason_now();
-        // Free the node even if the callback panics; the panic continues to the caller.
-        let _free = FreeOnDrop(header);
-        // SAFETY: the node never entered a list, so it and its callback are ours alone.
-        unsafe { CallbackHeader::call(header, &reason) };
-        CancellationRegistration::inert()
+    }
+
+    fn slot(inner: &Ref) -> Self {
+        CancellationRegistration {
+            held: Held::Slot(inner.addr()),
+        }
     }
 
     /// Removes the callback, waiting for it to return if it is running on another
@@ -281,9 +342,11 @@ impl CancellationRegistration {
     /// assert!(!registration.is_active()); // ran to completion
     /// ```
     pub fn is_active(&self) -> bool {
-        match &self.slot {
-            None => false,
-            Some((inner, header)) => {
+        match &self.held {
+            Held::Inert => false,
+            // SAFETY: we hold the slot.
+            Held::Slot(inner) => unsafe { SlotHold::is_active(*inner) },
+            Held::Listed(inner, header) => {
                 let _shared = inner.lock();
                 // SAFETY: the phase is guarded by the lock we hold.
                 unsafe {
@@ -313,9 +376,9 @@ impl CancellationRegistration {
                     return false;
                 }
                 Outcome::Orphaned => {
-                    // The runner frees the node when the callback returns; only our
-                    // reference to the token's state goes now.
-                    self.slot = None;
+                    // The runner frees the node (or lets go of the slot) when the
+                    // callback returns; only our reference to the token's state goes now.
+                    self.held = Held::Inert;
                     return false;
                 }
                 Outcome::Inert | Outcome::InsideCallback | Outcome::Busy => return false,
@@ -327,9 +390,19 @@ impl CancellationRegistration {
 
     /// One look at the phase, under the lock; unlinks if still linked, and registers
     /// this thread to be unparked if it is to wait.
-    fn step(&self, wait: bool, orphan: bool) -> Outcome {
-        let Some((inner, header)) = &self.slot else {
-            return Outcome::Inert;
+    fn step(&mut self, wait: bool, orphan: bool) -> Outcome {
+        let (inner, header) = match &self.held {
+            Held::Inert => return Outcome::Inert,
+            Held::Slot(inner) => {
+                // SAFETY: we hold the slot.
+                let outcome = unsafe { SlotHold::step(*inner, wait, orphan) };
+                if let Outcome::Removed | Outcome::Finished = outcome {
+                    // Let go of inside `step`; nothing to free here.
+                    self.held = Held::Inert;
+                }
+                return outcome;
+            }
+            Held::Listed(inner, header) => (inner, header),
         };
         let mut shared = inner.lock();
         // SAFETY: the phase and the node's links are guarded by the lock we hold.
@@ -337,6 +410,7 @@ impl CancellationRegistration {
             (*header.as_ptr()).phase.with_mut(|p| match &mut *p {
                 Phase::Linked => {
                     shared.list.unlink(header.as_ptr().cast::<Node>());
+                    inner.clear_listed_if_empty(&shared);
                     Outcome::Removed
                 }
                 Phase::Done => Outcome::Finished,
@@ -361,7 +435,7 @@ impl CancellationRegistration {
 
     /// Frees the node (in no list, not running) and drops the reference.
     fn release(&mut self) {
-        if let Some((_inner, header)) = self.slot.take() {
+        if let Held::Listed(_inner, header) = std::mem::replace(&mut self.held, Held::Inert) {
             // SAFETY: the node is out of every list and not running: ours alone.
             unsafe { ((*header.as_ptr()).vtable.free)(header) }
         }
@@ -378,12 +452,19 @@ impl Drop for FreeOnDrop {
 }
 
 impl Drop for CancellationRegistration {
+    #[inline]
     fn drop(&mut self) {
+        if let Held::Slot(inner) = self.held {
+            // SAFETY: we hold the slot (and its reference); on success, no more.
+            if unsafe { SlotHold::disarm(inner) } {
+                return;
+            }
+        }
         self.remove_or_orphan(true, true);
     }
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Inert,
     Orphaned,
     Removed,

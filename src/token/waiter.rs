@@ -136,5 +136,6 @@ impl Waiter {
         let mut shared = inner.lock();
         // SAFETY: we hold the lock of the list the node was pushed onto.
         unsafe { shared.list.unlink(&this.node.node) };
+        inner.clear_listed_if_empty(&shared);
     }
 }
