@@ -522,11 +522,12 @@
 
 // Implementation notes
 //
-// All state of a source and its tokens lives in one `token::Inner` (56 bytes, one
+// All state of a source and its tokens lives in one `token::Inner` (64 bytes, one
 // allocation; a linked child carries its links to its parents in the same allocation):
-// a reference count, a state word (CANCELED, CLOSED, source count) and, under one mutex,
-// an intrusive list of waiting futures and callbacks, a list of child links, and the
-// reason. The state word and its numbered invariants are specified at the top of
+// a reference count (whose low bits are the callback slot's state, `token/slot.rs`), a
+// state word (CANCELED, CLOSED, source count), the callback slot's node and, under one
+// mutex, an intrusive list of waiting futures and callbacks, a list of child links,
+// and the reason. The state word and its numbered invariants are specified at the top of
 // `token/inner.rs`; the cancel algorithm (claim, mark the subtree bottom-up, then run
 // user code) is in `token/cancel.rs`. User code never runs under a lock, `Inner` locks are
 // taken parent before child only, markers never wait for each other, and nothing
