@@ -546,6 +546,8 @@
 mod group;
 mod interrupt;
 mod loom_shim;
+#[cfg(not(cancel_token_loom))]
+mod spin;
 pub mod sync;
 mod task;
 mod timer;

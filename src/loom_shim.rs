@@ -8,6 +8,7 @@
 
 #[cfg(not(cancel_token_loom))]
 mod imp {
+    pub(crate) use crate::spin::{SpinGuard as TokenGuard, SpinMutex as TokenMutex};
     pub(crate) use parking_lot::{Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{
         fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
@@ -99,6 +100,10 @@ mod imp {
     pub(crate) fn backoff(_spins: &mut u32) {
         loom::thread::yield_now();
     }
+
+    /// The token lock is loom's mutex too (the spin lock's own correctness is a
+    /// compare-and-swap and a store; what loom checks is the protocol under it).
+    pub(crate) use self::{Mutex as TokenMutex, MutexGuard as TokenGuard};
 
     /// loom's mutex behind parking_lot's poison-free `lock()`.
     #[derive(Debug)]

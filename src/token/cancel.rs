@@ -34,7 +34,7 @@ use super::reason::CancelReason;
 use super::registration::CallbackHeader;
 use super::slot::drain_slot;
 use super::waiter::WaitNode;
-use crate::loom_shim::{thread_key, MutexGuard, Ordering, ThreadKey};
+use crate::loom_shim::{thread_key, Ordering, ThreadKey, TokenGuard as MutexGuard};
 
 impl Inner {
     /// Cancels with `reason`: true for the one call that claimed it. Before this returns

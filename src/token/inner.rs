@@ -73,7 +73,9 @@ use std::ptr::{self, NonNull};
 use super::list::{List, Node, NodeKind};
 use super::reason::CancelReason;
 use super::slot::SlotNode;
-use crate::loom_shim::{fence, AtomicPtr, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom_shim::{
+    fence, AtomicPtr, AtomicUsize, Ordering, TokenGuard as MutexGuard, TokenMutex as Mutex,
+};
 
 pub(super) const CANCELED: usize = 1;
 const TIMER: usize = 2;
