@@ -134,6 +134,20 @@ fn create_drop(c: &mut Criterion) {
     g.bench_function("tokio-util (new)", |b| {
         b.iter(|| black_box(TokioToken::new()))
     });
+    // Like for like with ours: a handle that cancels and one more that observes (the
+    // independent harness's "new source + 1 token, drop both").
+    g.bench_function("cancel-token sync (new + clone)", |b| {
+        b.iter(|| {
+            let token = SyncToken::new();
+            black_box(token.clone());
+        })
+    });
+    g.bench_function("tokio-util (new + clone)", |b| {
+        b.iter(|| {
+            let token = TokioToken::new();
+            black_box(token.clone());
+        })
+    });
     g.finish();
 }
 

@@ -4,8 +4,8 @@
 //!
 //! It costs one read-modify-write per lock round (a compare-and-swap to take it; a
 //! Release store gives it back), where a parking lock needs two (giving it back must
-//! check for parked threads). Waiting spins briefly, then yields the CPU, and after many
-//! yields sleeps a little, so a preempted holder is not starved of CPU time by waiters.
+//! check for parked threads). Waiting spins briefly (backing off exponentially), then
+//! yields the CPU, and after many yields sleeps a little, so a preempted holder is not starved of CPU time by waiters.
 //!
 //! loom builds use loom's mutex instead (see `loom_shim`).
 
@@ -72,12 +72,15 @@ impl<T> SpinMutex<T> {
     }
 }
 
-/// One round of waiting: spin, then yield, then sleep a little.
+/// One round of waiting: spin (twice as long each round, so waiters do not keep
+/// pulling the lock's cache line from its holder), then yield, then sleep a little.
 fn wait(rounds: &mut u32) {
     *rounds = rounds.saturating_add(1);
-    if *rounds <= 64 {
-        std::hint::spin_loop();
-    } else if *rounds <= 64 + 1_000 {
+    if *rounds <= 7 {
+        for _ in 0..1 << *rounds {
+            std::hint::spin_loop();
+        }
+    } else if *rounds <= 7 + 1_000 {
         std::thread::yield_now();
     } else {
         // The holder has been off the CPU for a while (preempted): stop competing.
