@@ -27,14 +27,16 @@ pub(crate) enum NodeKind {
 #[derive(Debug)]
 pub(crate) struct Node {
     links: UnsafeCell<Links>,
-    kind: NodeKind,
 }
 
+/// `kind` sits beside `linked` (it never changes, but reading it under the lock is
+/// free) so that a node is three words, not four.
 #[derive(Debug)]
 struct Links {
     prev: *const Node,
     next: *const Node,
     linked: bool,
+    kind: NodeKind,
 }
 
 impl Node {
@@ -44,13 +46,19 @@ impl Node {
                 prev: ptr::null(),
                 next: ptr::null(),
                 linked: false,
+                kind,
             }),
-            kind,
         }
     }
 
-    pub(crate) fn kind(&self) -> NodeKind {
-        self.kind
+    /// What the node belongs to.
+    ///
+    /// # Safety
+    /// The caller holds the lock of the list the node was last pushed onto (or the node
+    /// was never pushed).
+    pub(crate) unsafe fn kind(&self) -> NodeKind {
+        // SAFETY: as the caller promised; `kind` is never written after `new`.
+        self.links.with(|l| unsafe { (*l).kind })
     }
 
     /// Whether the node is in a list.

@@ -23,6 +23,9 @@ pub(crate) struct WaitNode {
     /// Set, under the lock, when a canceller has unlinked the node and taken the waker;
     /// after that the canceller never touches the node again.
     notified: AtomicBool,
+    /// Whether the owner pushed the node and has not unregistered it yet. Only the
+    /// owner touches it; it sits here, beside `notified`, to keep the future small.
+    registered: bool,
 }
 
 // SAFETY: the raw pointers in `node` are only followed, and `waker` only touched, under
@@ -54,7 +57,6 @@ impl WaitNode {
 #[derive(Debug)]
 pub(crate) struct Waiter {
     node: WaitNode,
-    registered: bool,
     _pinned: PhantomPinned,
 }
 
@@ -65,8 +67,8 @@ impl Waiter {
                 node: Node::new(NodeKind::Waker),
                 waker: UnsafeCell::new(None),
                 notified: AtomicBool::new(false),
+                registered: false,
             },
-            registered: false,
             _pinned: PhantomPinned,
         }
     }
@@ -83,7 +85,7 @@ impl Waiter {
         // SAFETY: we never move out of `this`; the node's address stays fixed.
         let this = unsafe { self.get_unchecked_mut() };
         let node = NonNull::from(&this.node);
-        if this.registered {
+        if this.node.registered {
             let shared = inner.lock();
             if inner.is_canceled() {
                 return Poll::Ready(());
@@ -109,11 +111,11 @@ impl Waiter {
         }
         // SAFETY: the waker is guarded by the lock we hold.
         let old = unsafe { (*node.as_ptr()).waker.with_mut(|w| (*w).replace(fresh)) };
-        if !this.registered {
+        if !this.node.registered {
             // SAFETY: we hold the lock, CLOSED is clear (so the list is live, invariant
             // 2), and the node is pinned until `unregister` runs from the future's drop.
             unsafe { shared.list.push_front(node.as_ptr().cast::<Node>()) };
-            this.registered = true;
+            this.node.registered = true;
         }
         drop(shared);
         drop(old);
@@ -124,10 +126,10 @@ impl Waiter {
     pub(crate) fn unregister(self: Pin<&mut Self>, inner: &Inner) {
         // SAFETY: we never move out of `this`.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.registered {
+        if !this.node.registered {
             return;
         }
-        this.registered = false;
+        this.node.registered = false;
         // Acquire: pairs with the Release store in `take_for_wake`; once set, no canceller
         // will touch the node again, so the lock is not needed.
         if this.node.notified.load(Ordering::Acquire) {
