@@ -2,6 +2,7 @@
 //! the group's policy, and on drop leaves no child behind.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::fmt::Debug;
 use std::panic;
 use std::task::{Context, Poll};
@@ -21,6 +22,10 @@ pub(crate) struct Driver<T, E> {
     /// Outcomes by index; `None` until taken (or for a child that panicked).
     pub(crate) outputs: Vec<Option<Result<T, E>>>,
     batch: Vec<TaskRef>,
+    /// Children spawned through the `TaskGroup` itself (not a `GroupHandle`) before
+    /// the join: the group is not `Sync`, so they wait here, with no lock and no wake,
+    /// until the driver's first poll takes them. Never borrowed across user code.
+    pub(crate) local: RefCell<Vec<TaskRef>>,
     /// The first child that faulted with an error (not a panic), by index.
     pub(crate) first_fault: Option<usize>,
     pub(crate) panic: Option<Box<dyn Any + Send>>,
@@ -40,6 +45,7 @@ where
             running: Vec::new(),
             outputs: Vec::new(),
             batch: Vec::new(),
+            local: RefCell::new(Vec::new()),
             first_fault: None,
             panic: None,
             reported: 0,
@@ -56,7 +62,12 @@ where
         // cannot starve the executor.
         let mut budget = 32.max(self.running.len());
         loop {
-            self.shared.pop(&mut self.batch, cx.waker());
+            let local = self.local.get_mut();
+            if local.is_empty() {
+                self.shared.pop(&mut self.batch, cx.waker());
+            } else {
+                std::mem::swap(local, &mut self.batch);
+            }
             if self.batch.is_empty() {
                 if self.shared.try_close(self.reported) {
                     self.finished = true;
@@ -66,6 +77,12 @@ where
                     return Poll::Ready(());
                 }
                 return Poll::Pending;
+            }
+            // One resize per batch, not per child: every child in it was counted, so
+            // its index is below the count (shared invariant 2).
+            let spawned = self.shared.spawned();
+            if self.outputs.len() < spawned {
+                self.outputs.resize_with(spawned, || None);
             }
             let mut batch = std::mem::take(&mut self.batch);
             for node in batch.drain(..) {
@@ -155,7 +172,12 @@ impl<T, E> Drop for Driver<T, E> {
         self.shared.source.cancel();
         let (queued, waker) = self.shared.close_queue();
         drop(waker);
-        for node in queued.iter().chain(self.running.iter().flatten()) {
+        let local = std::mem::take(self.local.get_mut());
+        for node in queued
+            .iter()
+            .chain(local.iter())
+            .chain(self.running.iter().flatten())
+        {
             child_of(node).abandon(node, false);
         }
     }

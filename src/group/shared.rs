@@ -115,6 +115,14 @@ impl Shared {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
     }
 
+    /// How many children were counted so far (a bound on the spawn indices in use).
+    pub(crate) fn spawned(&self) -> usize {
+        // Relaxed: only sizes the driver's outcome buffer; every node the driver holds
+        // was counted before it reached the driver, through the queue's mutex or the
+        // same thread (invariant 2).
+        self.state.load(Ordering::Relaxed) / ONE
+    }
+
     /// True once no child may be added.
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: pairs with the close; only informative (a spawn re-checks).
