@@ -5,11 +5,11 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 
+use super::driver::Local;
 use super::group::Types;
 use super::node::{Node, Runner};
 use super::shared::Shared;
 use crate::loom_shim::Arc;
-use crate::task::TaskRef;
 use crate::{CancellationToken, MaybeCanceled, TaskHandle};
 
 /// Spawns into a [`TaskGroup`](crate::TaskGroup) from anywhere (its own children, other
@@ -133,7 +133,7 @@ impl<T, E> fmt::Debug for GroupHandle<T, E> {
 /// not `Sync`, and is not being driven while it can spawn): no lock, no wake.
 pub(crate) fn spawn_into<B, F, T, E>(
     shared: &Arc<Shared>,
-    local: Option<&RefCell<Vec<TaskRef>>>,
+    local: Option<&RefCell<Local>>,
     body: B,
 ) -> Result<TaskHandle, GroupClosed>
 where
