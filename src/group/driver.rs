@@ -65,19 +65,25 @@ where
             let local = self.local.get_mut();
             let first = local.first.take();
             if local.rest.is_empty() && first.is_none() {
-                self.shared.pop(&mut self.batch, cx.waker());
-            } else {
-                std::mem::swap(&mut local.rest, &mut self.batch);
-            }
-            if self.batch.is_empty() && first.is_none() {
-                if self.shared.try_close(self.reported) {
+                // Every child counted so far has reported: close now, without the
+                // queue's lock or registering a waker. What the queue may still hold
+                // is stale wakes of reported children, which `close_queue` drops.
+                // (The load is a cheap first look; the compare-and-swap decides.)
+                if self.shared.spawned() == self.reported && self.shared.try_close(self.reported) {
                     self.finished = true;
                     // Nothing can be queued now (closed by the state word, no child
                     // outstanding); this only marks the queue closed (invariant 4).
-                    let (_left, _waker) = self.shared.close_queue();
+                    let (_stale, _waker) = self.shared.close_queue();
                     return Poll::Ready(());
                 }
-                return Poll::Pending;
+                // A child is outstanding, so it has still to come through the queue
+                // (only this driver reports children): wait for it if it is not there.
+                self.shared.pop(&mut self.batch, cx.waker());
+                if self.batch.is_empty() {
+                    return Poll::Pending;
+                }
+            } else {
+                std::mem::swap(&mut local.rest, &mut self.batch);
             }
             // One resize per batch, not per child: every child in it was counted, so
             // its index is below the count (shared invariant 2).

@@ -117,9 +117,10 @@ impl Shared {
 
     /// How many children were counted so far (a bound on the spawn indices in use).
     pub(crate) fn spawned(&self) -> usize {
-        // Relaxed: only sizes the driver's outcome buffer; every node the driver holds
-        // was counted before it reached the driver, through the queue's mutex or the
-        // same thread (invariant 2).
+        // Relaxed: it only sizes the driver's outcome buffer, or is a first look before
+        // `try_close`, whose compare-and-swap decides. Every node the driver holds was
+        // counted before it reached the driver, through the queue's mutex or the same
+        // thread (invariant 2), so the value read is never below what it has seen.
         self.state.load(Ordering::Relaxed) / ONE
     }
 
