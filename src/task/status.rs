@@ -13,8 +13,9 @@
 //! | 3   | CANCELED  | `finish`: a cancellation `Err`, a drop before the end, a cancelled completion source | never |
 //! | 4   | WATCHED   | `watch`: the first waiter for the end, under the `finished` lock (`inner.rs`) | never |
 //!
-//! Bits 1..=3 are the FINAL bits. The word reads as: no bit ⇒ `Created`; STARTED
-//! alone ⇒ `Running`; a final bit (with or without STARTED) ⇒ that final status.
+//! Bits 1..=3 are the FINAL bits. The word reads as: neither STARTED nor a FINAL bit ⇒
+//! `Created`; STARTED alone ⇒ `Running`; a final bit (with or without STARTED) ⇒ that
+//! final status. WATCHED is not part of the status.
 //!
 //! # Invariants
 //!
@@ -155,8 +156,8 @@ impl StatusWord {
     /// source may finish its task before anyone polls it).
     #[inline]
     pub(crate) fn start(&self) {
-        // Relaxed: STARTED publishes nothing (invariant 4); a failure means a FINAL bit
-        // is set, which must stay as it is (invariant 1).
+        // Relaxed: STARTED publishes nothing (invariant 4). Stops at a FINAL bit, which
+        // must stay as it is (invariant 1); retries only if WATCHED came in between.
         let mut current = self.0.load(Ordering::Relaxed);
         while current & (FINAL | STARTED) == 0 {
             match self.0.compare_exchange_weak(
