@@ -620,3 +620,39 @@ fn a_stale_wake_of_a_finished_child_is_ignored() {
         assert_eq!(late.status(), TaskStatus::Completed);
     });
 }
+
+#[test]
+fn spawns_through_the_group_and_its_handles_before_the_join_all_run_in_index_order() {
+    within(LIMIT, || {
+        let group = TaskGroup::<usize, CanceledError>::new(&CancellationToken::none());
+        let handle = group.handle();
+        let mut handles = Vec::new();
+        for i in 0..6 {
+            // Alternate: the group's own list, the shared queue (another thread), and a
+            // spawn into the group made from inside a body the group is calling.
+            let child = match i % 3 {
+                0 => group.spawn(move |_| async move { Ok(i) }),
+                1 => {
+                    let handle = handle.clone();
+                    thread::spawn(move || handle.spawn(move |_| async move { Ok(i) }).unwrap())
+                        .join()
+                        .unwrap()
+                }
+                _ => {
+                    let mut nested = None;
+                    let outer = group.spawn(|_| {
+                        nested = Some(group.spawn(move |_| async move { Ok(i + 1) }));
+                        async move { Ok(i) }
+                    });
+                    handles.push(outer);
+                    nested.unwrap()
+                }
+            };
+            handles.push(child);
+        }
+        // Index order is spawn order: the nested spawn counted itself first.
+        let outputs = block_on(group.join()).unwrap();
+        assert_eq!(outputs, [0, 1, 3, 2, 3, 4, 6, 5]);
+        assert!(handles.iter().all(|h| h.status() == TaskStatus::Completed));
+    });
+}

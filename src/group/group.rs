@@ -170,7 +170,7 @@ where
         B: FnOnce(CancellationToken) -> F,
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        spawn_into::<B, F, T, E>(&self.driver.shared, body)
+        spawn_into::<B, F, T, E>(&self.driver.shared, Some(&self.driver.local), body)
             .expect("a task group is closed only by its join or its drop, which take it")
     }
 

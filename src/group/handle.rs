@@ -1,9 +1,11 @@
 //! `GroupHandle`: spawn into a task group from anywhere, until it finished.
 
+use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 
+use super::driver::Local;
 use super::group::Types;
 use super::node::{Node, Runner};
 use super::shared::Shared;
@@ -109,7 +111,7 @@ where
         B: FnOnce(CancellationToken) -> F,
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        spawn_into::<B, F, T, E>(&self.shared, body)
+        spawn_into::<B, F, T, E>(&self.shared, None, body)
     }
 }
 
@@ -127,8 +129,11 @@ impl<T, E> fmt::Debug for GroupHandle<T, E> {
 
 /// Makes a child of the group behind `shared`: its token, its node (one allocation),
 /// then counts it and hands it to the driver or the spawner (shared invariant 2).
+/// `local` is the driver's own list, for a spawn through the `TaskGroup` (which is
+/// not `Sync`, and is not being driven while it can spawn): no lock, no wake.
 pub(crate) fn spawn_into<B, F, T, E>(
     shared: &Arc<Shared>,
+    local: Option<&RefCell<Local>>,
     body: B,
 ) -> Result<TaskHandle, GroupClosed>
 where
@@ -145,9 +150,11 @@ where
     let driven = shared.spawner.is_none();
     let node = Node::new_ref(cancel, index, shared.clone(), future, driven);
     let handle = TaskHandle::new(node.clone());
-    match &shared.spawner {
-        None => shared.push(node),
-        Some(spawner) => spawner(Box::pin(Runner::new(node))),
+    match (&shared.spawner, local) {
+        // No user code runs while the list is borrowed.
+        (None, Some(local)) => local.borrow_mut().push(node),
+        (None, None) => shared.push(node),
+        (Some(spawner), _) => spawner(Box::pin(Runner::new(node))),
     }
     Ok(handle)
 }

@@ -115,6 +115,15 @@ impl Shared {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
     }
 
+    /// How many children were counted so far (a bound on the spawn indices in use).
+    pub(crate) fn spawned(&self) -> usize {
+        // Relaxed: it only sizes the driver's outcome buffer, or is a first look before
+        // `try_close`, whose compare-and-swap decides. Every node the driver holds was
+        // counted before it reached the driver, through the queue's mutex or the same
+        // thread (invariant 2), so the value read is never below what it has seen.
+        self.state.load(Ordering::Relaxed) / ONE
+    }
+
     /// True once no child may be added.
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: pairs with the close; only informative (a spawn re-checks).

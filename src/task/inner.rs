@@ -46,17 +46,19 @@ pub(crate) fn task_ref<X: Tail>(inner: Inner<X>) -> TaskRef {
 ///
 /// # The `finished` protocol
 ///
-/// 1. The winner of `finish` sets the final status (status invariant 2), then takes
-///    the `finished` lock, clones the source out if there is one, releases the lock,
-///    and cancels the clone (user callbacks run then, with no lock held).
-/// 2. A waiter takes the lock, and if there is no source yet makes one — cancelled
-///    at once if the status is already final — then takes a token and releases the
-///    lock.
+/// 1. The winner of `finish` sets the final status (status invariant 2); if the word
+///    was WATCHED, it then takes the `finished` lock, clones the source out if there
+///    is one, releases the lock, and cancels the clone (user callbacks run then, with
+///    no lock held).
+/// 2. A waiter takes the lock, and if there is no source yet marks the word WATCHED,
+///    makes one — cancelled at once if the status it read was already final — then
+///    takes a token and releases the lock.
 ///
-/// Whichever takes the lock first, the waiter's token gets cancelled: if the waiter
-/// was first, the finisher finds its source and cancels it; if the finisher was first,
-/// its status store happened before its unlock, so the waiter sees the final status
-/// under the lock (Acquire) and makes a cancelled source.
+/// Whichever of the two read-modify-writes of the status word comes first, the
+/// waiter's token gets cancelled (status invariant 5): if the waiter's WATCHED was
+/// first, the finisher sees it, takes the lock after the waiter let go, finds its
+/// source and cancels it; if the finisher's FINAL bit was first, the waiter reads it
+/// (Acquire) and makes a cancelled source. A finish nobody watched takes no lock.
 pub(crate) struct Inner<X: ?Sized = ()> {
     status: StatusWord,
     cancel: CancellationTokenSource,
@@ -126,7 +128,8 @@ impl<X: ?Sized> Inner<X> {
         let mut finished = self.finished.lock();
         let source = finished.get_or_insert_with(|| {
             let source = CancellationTokenSource::new();
-            if self.status().is_final() {
+            // Under the lock, before the source is stored (status invariant 5).
+            if self.status.watch().is_final() {
                 // Nothing is registered on the new source yet, so no user code runs
                 // under our lock.
                 source.cancel();
@@ -144,13 +147,17 @@ impl<X: ?Sized> Inner<X> {
     /// If a completion callback panics, the panic comes out of here once every
     /// callback ran (see `CancellationTokenSource::cancel`).
     pub(crate) fn finish_with(&self, to: TaskStatus, store: impl FnOnce()) -> bool {
-        if !self.status.finish(to) {
+        let Some(watched) = self.status.finish_watched(to) else {
             return false;
-        }
+        };
         store();
-        let finished = self.finished.lock().clone();
-        if let Some(finished) = finished {
-            finished.cancel();
+        if watched {
+            // Someone made the source, or is making it under the lock (status
+            // invariant 5); unwatched, nobody did and the lock is skipped.
+            let finished = self.finished.lock().clone();
+            if let Some(finished) = finished {
+                finished.cancel();
+            }
         }
         true
     }

@@ -11,15 +11,18 @@
 //! | 1   | COMPLETED | `finish`: the task's output was `Ok`     | never      |
 //! | 2   | FAULTED   | `finish`: a non-cancellation `Err`, or a panic | never |
 //! | 3   | CANCELED  | `finish`: a cancellation `Err`, a drop before the end, a cancelled completion source | never |
+//! | 4   | WATCHED   | `watch`: the first waiter for the end, under the `finished` lock (`inner.rs`) | never |
 //!
-//! Bits 1..=3 are the FINAL bits. The word reads as: no bit ⇒ `Created`; STARTED
-//! alone ⇒ `Running`; a final bit (with or without STARTED) ⇒ that final status.
+//! Bits 1..=3 are the FINAL bits. The word reads as: neither STARTED nor a FINAL bit ⇒
+//! `Created`; STARTED alone ⇒ `Running`; a final bit (with or without STARTED) ⇒ that
+//! final status. WATCHED is not part of the status.
 //!
 //! # Invariants
 //!
-//! 1. At most one FINAL bit is ever set, and once one is set the word never changes
-//!    again: `finish` is a compare-and-swap from a word with no FINAL bit, and `start`
-//!    only moves `0` to `STARTED`.
+//! 1. At most one FINAL bit is ever set, and once one is set the status the word reads
+//!    as never changes again: `finish` is a compare-and-swap from a word with no FINAL
+//!    bit, and `start` only adds `STARTED` to a word with no FINAL bit. (WATCHED may
+//!    still be added; it is not part of the status.)
 //! 2. Exactly one call of `finish` wins (returns true) per task; only the winner
 //!    publishes the outcome (stores a completion source's value, cancels the task's
 //!    `finished` source if one was made — see the protocol in `inner.rs`). So a value
@@ -29,6 +32,12 @@
 //!    whoever sees a FINAL bit (Acquire) sees what the winner wrote before `finish`.
 //! 4. STARTED is set only by the poller of the task, and only while no FINAL bit is
 //!    set; it never publishes anything, so it is Relaxed.
+//! 5. WATCHED and the winning `finish` are read-modify-writes of this one word, so one
+//!    of them reads the other: either the winner's compare-and-swap replaces a word
+//!    with WATCHED (and the winner then takes the `finished` lock, which the watcher
+//!    held from before setting the bit until its source was stored), or `watch`
+//!    reads the FINAL bit (and makes its source cancelled). So a winner that saw no
+//!    WATCHED may skip the `finished` lock: nobody made a source it must cancel.
 //!
 //! [`TaskHandle::status`]: crate::TaskHandle::status
 
@@ -40,6 +49,7 @@ const STARTED: usize = 1;
 const COMPLETED: usize = 2;
 const FAULTED: usize = 4;
 const CANCELED: usize = 8;
+const WATCHED: usize = 16;
 const FINAL: usize = COMPLETED | FAULTED | CANCELED;
 
 /// Where a [`Task`](crate::Task) is in its life.
@@ -146,21 +156,46 @@ impl StatusWord {
     /// source may finish its task before anyone polls it).
     #[inline]
     pub(crate) fn start(&self) {
-        // Relaxed: STARTED publishes nothing (invariant 4); a failure means a FINAL bit
-        // is set, which must stay as it is (invariant 1).
-        let _ = self
-            .0
-            .compare_exchange(0, STARTED, Ordering::Relaxed, Ordering::Relaxed);
+        // Relaxed: STARTED publishes nothing (invariant 4). Stops at a FINAL bit, which
+        // must stay as it is (invariant 1); retries only if WATCHED came in between.
+        let mut current = self.0.load(Ordering::Relaxed);
+        while current & (FINAL | STARTED) == 0 {
+            match self.0.compare_exchange_weak(
+                current,
+                current | STARTED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Marks the word WATCHED and returns the status it had (invariant 5). Called
+    /// under the `finished` lock by the waiter that makes the `finished` source.
+    pub(crate) fn watch(&self) -> TaskStatus {
+        // Acquire: pairs with the Release of the winning `finish` (invariant 3), so a
+        // waiter that reads a FINAL bit sees what the winner wrote before it. No
+        // Release is needed: the winner orders itself after us through the lock.
+        TaskStatus::from_word(self.0.fetch_or(WATCHED, Ordering::Acquire))
     }
 
     /// Sets the final status `to`; true iff this call won (invariant 2).
+    #[cfg(test)]
     pub(crate) fn finish(&self, to: TaskStatus) -> bool {
+        self.finish_watched(to).is_some()
+    }
+
+    /// Sets the final status `to`: `None` if another call won (invariant 2), else
+    /// whether the word was WATCHED when this call won (invariant 5).
+    pub(crate) fn finish_watched(&self, to: TaskStatus) -> Option<bool> {
         let bit = to.final_bit();
         // Relaxed: only a starting value for the compare-and-swap, which re-reads.
         let mut current = self.0.load(Ordering::Relaxed);
         loop {
             if current & FINAL != 0 {
-                return false;
+                return None;
             }
             // AcqRel on success: the Release half pairs with the Acquire in `get`
             // (invariant 3); the Acquire half orders the winner after any earlier
@@ -173,7 +208,7 @@ impl StatusWord {
             ) {
                 Ok(_) => {
                     debug_assert_eq!(self.get(), to, "invariant 1");
-                    return true;
+                    return Some(current & WATCHED != 0);
                 }
                 Err(actual) => current = actual,
             }
@@ -211,5 +246,20 @@ mod tests {
         word.start();
         assert_eq!(word.get(), TaskStatus::Canceled);
         assert!(!word.started());
+    }
+
+    #[test]
+    fn watched_is_not_a_status() {
+        let word = StatusWord::new();
+        assert_eq!(word.watch(), TaskStatus::Created);
+        word.start(); // WATCHED does not stop the start
+        assert_eq!(word.get(), TaskStatus::Running);
+        assert_eq!(word.finish_watched(TaskStatus::Completed), Some(true));
+        assert_eq!(word.watch(), TaskStatus::Completed);
+        assert_eq!(word.finish_watched(TaskStatus::Canceled), None);
+
+        let unwatched = StatusWord::new();
+        assert_eq!(unwatched.finish_watched(TaskStatus::Faulted), Some(false));
+        assert_eq!(unwatched.watch(), TaskStatus::Faulted);
     }
 }
