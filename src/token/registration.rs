@@ -26,6 +26,34 @@ pub(super) enum Phase {
     Done,
 }
 
+impl Phase {
+    /// What unregistering finds once a cancel has taken the callback (off the list, or
+    /// out of the slot): done, running on this thread (inside the callback: with
+    /// `orphan`, the runner is told to free what the registration leaves), or running
+    /// elsewhere (with `wait`, this thread is noted to be unparked when it returns).
+    pub(super) fn after_taken(&mut self, wait: bool, orphan: bool) -> Outcome {
+        match self {
+            Phase::Linked => unreachable!("a callback still in its list or slot"),
+            Phase::Done => Outcome::Finished,
+            Phase::Running {
+                runner, orphaned, ..
+            } if *runner == thread_key() => {
+                if orphan {
+                    *orphaned = true;
+                    Outcome::Orphaned
+                } else {
+                    Outcome::InsideCallback
+                }
+            }
+            Phase::Running { .. } if !wait => Outcome::Busy,
+            Phase::Running { waiter, .. } => {
+                *waiter = Some(current_thread());
+                Outcome::Wait
+            }
+        }
+    }
+}
+
 struct VTable {
     call: unsafe fn(NonNull<CallbackHeader>, &CancelReason),
     free: unsafe fn(NonNull<CallbackHeader>),
@@ -407,27 +435,13 @@ impl CancellationRegistration {
         let mut shared = inner.lock();
         // SAFETY: the phase and the node's links are guarded by the lock we hold.
         unsafe {
-            (*header.as_ptr()).phase.with_mut(|p| match &mut *p {
-                Phase::Linked => {
+            (*header.as_ptr()).phase.with_mut(|p| {
+                if let Phase::Linked = *p {
                     shared.list.unlink(header.as_ptr().cast::<Node>());
                     inner.clear_listed_if_empty(&shared);
                     Outcome::Removed
-                }
-                Phase::Done => Outcome::Finished,
-                Phase::Running {
-                    runner, orphaned, ..
-                } if *runner == thread_key() => {
-                    if orphan {
-                        *orphaned = true;
-                        Outcome::Orphaned
-                    } else {
-                        Outcome::InsideCallback
-                    }
-                }
-                Phase::Running { .. } if !wait => Outcome::Busy,
-                Phase::Running { waiter, .. } => {
-                    *waiter = Some(current_thread());
-                    Outcome::Wait
+                } else {
+                    (*p).after_taken(wait, orphan)
                 }
             })
         }

@@ -58,9 +58,7 @@ use std::ptr::{self, NonNull};
 use super::inner::{die_released, ref_count, Inner, Shared, CLOSED, LISTED, ONE_REF};
 use super::reason::CancelReason;
 use super::registration::{Outcome, Phase};
-use crate::loom_shim::{
-    backoff, current_thread, fence, thread_key, AtomicBool, Ordering, ThreadKey, UnsafeCell,
-};
+use crate::loom_shim::{backoff, fence, thread_key, AtomicBool, Ordering, ThreadKey, UnsafeCell};
 
 const EMPTY: usize = 0;
 const ARMED: usize = 1;
@@ -512,25 +510,9 @@ impl SlotHold {
         let shared = inner.lock();
         // SAFETY: the phase is guarded by the lock we hold.
         let outcome = unsafe {
-            (*node.as_ptr()).phase.with_mut(|p| match &mut *p {
-                Phase::Done => Outcome::Finished,
-                Phase::Running {
-                    runner, orphaned, ..
-                } if *runner == thread_key() => {
-                    if orphan {
-                        *orphaned = true;
-                        Outcome::Orphaned
-                    } else {
-                        Outcome::InsideCallback
-                    }
-                }
-                Phase::Running { .. } if !wait => Outcome::Busy,
-                Phase::Running { waiter, .. } => {
-                    *waiter = Some(current_thread());
-                    Outcome::Wait
-                }
-                Phase::Linked => unreachable!("a taken slot is running or done"),
-            })
+            (*node.as_ptr())
+                .phase
+                .with_mut(|p| (*p).after_taken(wait, orphan))
         };
         drop(shared);
         match outcome {
