@@ -200,6 +200,27 @@ fn linking_a_child_while_the_parents_last_source_drops() {
 }
 
 #[test]
+fn linking_a_second_child_while_the_parents_last_source_drops() {
+    // With PARENT already set by a first child, `new_linked` only loads the state under
+    // the lock: the last `remove_source` sees PARENT anyway and detaches under that lock.
+    loom_tests::model(|| {
+        let parent = CancellationTokenSource::new();
+        let token = parent.token();
+        let first = token.child_source(); // sets PARENT
+        let dropping = loom_tests::spawn(move || drop(parent));
+        let child = token.child_source();
+        let child_token = child.token();
+        dropping.join().unwrap();
+        drop(child);
+        assert!(
+            !child_token.can_be_canceled(),
+            "a link to a parent that gave up still counts as a source"
+        );
+        drop(first);
+    });
+}
+
+#[test]
 fn a_parent_giving_up_while_its_child_drops() {
     // The parent's last source detaches its children (ending the source the link
     // counted for in each) while the child's last handle (the sole-owner path) unlinks

@@ -27,7 +27,7 @@ use std::task::Waker;
 
 use super::inner::{
     drop_contained, keep_first_panic, resume_unless_unwinding, ChildLink, Inner, Ref, Shared,
-    CANCELED, CLOSED,
+    CANCELED, CLOSED, PARENT,
 };
 use super::list::{Node, NodeKind};
 use super::reason::CancelReason;
@@ -219,24 +219,32 @@ impl<'r> Marker<'r> {
     unsafe fn visit_child(&mut self, ptr: NonNull<Inner>) {
         // SAFETY: as the caller promised (see `visit_children`).
         let child = unsafe { ptr.as_ref() };
+        // Acquire: CANCELED may have been published by another marker without the lock.
+        // Seeing that bit, we skip the subtree below and later publish ancestors over
+        // it, so its marks must happen-before ours: this pairs with the Release in
+        // `publish`/`claim`. (A stale clear bit only makes us walk the subtree again.)
+        let state = child.state.load(Ordering::Acquire);
+        if state & CANCELED != 0 {
+            return;
+        }
+        if state & PARENT != 0 {
+            // It has (or had) children of its own: expanded later, which locks it then;
+            // locking it here too would be a second round for nothing (a chain's links).
+            // SAFETY: as the caller promised.
+            unsafe { self.queue(child, ptr) };
+            return;
+        }
         // Lock order: parent before child (invariant 6).
         let mut shared = child.lock();
-        // Acquire: CLOSED changes only under the lock we hold, but CANCELED may have been
-        // published by another marker without it. Seeing that bit, we skip the subtree
-        // below and later publish ancestors over it, so its marks must happen-before
-        // ours: this pairs with the Release in `publish`/`claim`. (A stale clear bit only
-        // makes us walk the subtree again.)
+        // Again under the lock, where CLOSED is current. Acquire: as above.
         let state = child.state.load(Ordering::Acquire);
         if state & CANCELED != 0 {
             return;
         }
         if !shared.children.is_empty() {
-            // Expanded later, with this lock released. A child with children holds
-            // references through their links, so its count is above zero.
-            if child.try_acquire() {
-                // SAFETY: just acquired.
-                self.pending.push(unsafe { Ref::from_acquired(ptr) });
-            }
+            // Expanded later, with this lock released.
+            // SAFETY: as the caller promised.
+            unsafe { self.queue(child, ptr) };
             return;
         }
         if state & CLOSED != 0 {
@@ -249,6 +257,19 @@ impl<'r> Marker<'r> {
         if (!shared.list.is_empty() || child.slot_in_use()) && child.try_acquire() {
             // SAFETY: just acquired.
             self.claimed.push(unsafe { Ref::from_acquired(ptr) });
+        }
+    }
+
+    /// Queues a child to be expanded later, taking a reference so it stays valid once
+    /// its parent's lock is released. A dying child (count zero) is skipped: nothing can
+    /// observe it any more.
+    ///
+    /// # Safety
+    /// The caller holds the lock of a parent whose `children` list links `ptr`.
+    unsafe fn queue(&mut self, child: &Inner, ptr: NonNull<Inner>) {
+        if child.try_acquire() {
+            // SAFETY: just acquired.
+            self.pending.push(unsafe { Ref::from_acquired(ptr) });
         }
     }
 

@@ -80,7 +80,7 @@ use crate::loom_shim::{
 pub(super) const CANCELED: usize = 1;
 const TIMER: usize = 2;
 pub(super) const CLOSED: usize = 4;
-const PARENT: usize = 8;
+pub(super) const PARENT: usize = 8;
 pub(super) const LISTED: usize = 16;
 const ONE_SOURCE: usize = 32;
 const SOURCE_SHIFT: u32 = 5;
@@ -247,10 +247,17 @@ impl Ref {
             let mut shared = parent.lock();
             // Relaxed: CLOSED is only set under this lock, which we hold; the source
             // count of a parent that reached zero never rises again (invariant 7).
-            // A read-modify-write, so that it and the parent's last `remove_source`
-            // are ordered: either that sees PARENT and takes this lock to detach the
-            // link we push, or we see no sources and push none.
-            let state = parent.state.fetch_or(PARENT, Ordering::Relaxed);
+            // The first child sets PARENT with a read-modify-write, so that it and the
+            // parent's last `remove_source` are ordered: either that sees PARENT and
+            // takes this lock to detach the link we push, or we see no sources and
+            // push none. Once PARENT is set (it is never cleared), that last
+            // `remove_source` sees it whatever we do, and takes this lock to detach:
+            // if it does so before us, the lock orders its source count before our
+            // load, which sees zero; so a load will do.
+            let mut state = parent.state.load(Ordering::Relaxed);
+            if state & PARENT == 0 {
+                state = parent.state.fetch_or(PARENT, Ordering::Relaxed);
+            }
             if state & CLOSED != 0 {
                 // Claimed, perhaps not yet marked: born cancelled is still in order, as
                 // descendants may report cancelled before their ancestors (invariant 8).
