@@ -61,8 +61,13 @@ fn main() {
         let _ = f.as_mut().poll(&mut cx);
     });
     println!("| waiter create + poll + drop | {ob} B in {oa} allocation(s) | {tb} B in {ta} allocation(s) |");
-    let (ob, oa, _r) = measure(|| ours.1.register(|_| {}));
+    let (ob, oa, first) = measure(|| ours.1.register(|_| {}));
     println!("| register (zero-sized closure) | {ob} B in {oa} allocation(s) | (no callbacks) |");
+    drop(first);
+    let (ob, oa, _again) = measure(|| ours.1.register(|_| {}));
+    println!(
+        "| register again on the same token (its slot's node reused) | {ob} B in {oa} allocation(s) | (no callbacks) |"
+    );
 }
 
 use tokio_util::sync::CancellationToken as TokioToken;
