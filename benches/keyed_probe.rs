@@ -3,7 +3,8 @@
 //! printing only CPU ns per conversation and conversations/s. Environment:
 //! `V=own` gives each thread its own control (default: one shared), `IDLE` idle
 //! sessions (10,000), `KEYS` keys per thread (1,000), `MS` per run (1,000),
-//! `SEQ` the thread counts to run (`1,2,1,2`).
+//! `SEQ` the thread counts to run (`1,2,1,2`), `PERSIST=1` the same two OS threads for
+//! every run instead of fresh ones.
 //!
 //! `cargo bench -p cancel-token-benches --bench keyed_probe`
 use std::future::Future;
@@ -51,6 +52,64 @@ fn main() {
         .split(",")
         .map(|s| s.parse().unwrap())
         .collect();
+    if std::env::var_os("PERSIST").is_some() {
+        // The same two OS threads for every run (thread 1 sits out one-thread runs):
+        // rules out effects of fresh threads (new allocator arenas) between runs.
+        let go = Barrier::new(3);
+        let results = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                let (go, results, waker, shared, own, variant, seq) =
+                    (&go, &results, &waker, &shared, &own, &variant, &seq);
+                s.spawn(move || {
+                    let c = if variant == "own" {
+                        &own[t as usize].0
+                    } else {
+                        &shared.0
+                    };
+                    let base = 1_000_000 * (t + 1);
+                    for &threads in seq {
+                        go.wait();
+                        if t < threads {
+                            let c0 = cpu_ns();
+                            let start = Instant::now();
+                            let mut ops = 0u64;
+                            while start.elapsed() < Duration::from_millis(ms) {
+                                for _ in 0..1_000 {
+                                    let mut cx = Context::from_waker(waker);
+                                    let key = base + ops % keys;
+                                    let mut wait = c.wait_keyed(key, |e: &Event| Some(e.1));
+                                    assert_eq!(c.dispatch((key, ops)), None);
+                                    assert_eq!(
+                                        Pin::new(&mut wait).poll(&mut cx),
+                                        Poll::Ready(Ok(ops))
+                                    );
+                                    ops += 1;
+                                }
+                            }
+                            let r = (ops, cpu_ns() - c0, start.elapsed());
+                            results.lock().unwrap().push(r);
+                        }
+                        go.wait();
+                    }
+                });
+            }
+            for &threads in &seq {
+                go.wait();
+                go.wait();
+                let res = std::mem::take(&mut *results.lock().unwrap());
+                let ops: u64 = res.iter().map(|r| r.0).sum();
+                let cpu: u64 = res.iter().map(|r| r.1).sum();
+                let rate: f64 = res.iter().map(|r| r.0 as f64 / r.2.as_secs_f64()).sum();
+                println!(
+                    "{variant} persist idle={idle} keys={keys} threads={threads}: {:.0} ns cpu/conv, {:.2} M conv/s",
+                    cpu as f64 / ops as f64,
+                    rate / 1e6
+                );
+            }
+        });
+        return;
+    }
     for threads in seq {
         let barrier = Barrier::new(threads as usize);
         let res: Vec<(u64, u64, Duration)> = std::thread::scope(|s| {
