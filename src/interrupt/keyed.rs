@@ -8,7 +8,11 @@
 //! * `state` (the shard lock): a map from key to the waits filed under it, in
 //!   registration order (ids from the shard's own counter, taken under this lock, so
 //!   each list is sorted), `len`, the number of waits in the shard, and `idle`, the
-//!   number of keys in the map whose list is empty (*idle keys*);
+//!   number of keys in the map whose list is empty (*idle keys*). Each key's list is
+//!   boxed, allocated by the thread that first files a wait under the key: the map's
+//!   slot (key and pointer) is only read once the key exists, and what a wait or a
+//!   dispatch writes for a key — the list's head and length, its entries — lies in
+//!   that key's own allocation, not beside other keys' slots in the map's table;
 //! * `deferred` / `has_deferred`: removals queued by user code of this hub running on
 //!   some thread (invariant 4 in `control.rs`), applied by whoever holds the shard lock.
 //!
@@ -16,9 +20,9 @@
 //!
 //! 1. Every key with a wait filed under it is in the map. A key whose last wait leaves
 //!    stays, idle, with its (empty) list: a session usually asks again, and reusing the
-//!    key writes only that key's slot and list, where removing and re-inserting it
-//!    would write the map's shared control bytes and counters. Two threads serving
-//!    different keys then share only the shard's lock line (see the scaling bench).
+//!    key writes only that key's list, where removing and re-inserting it would write
+//!    the map's shared control bytes and counters. Two threads serving different keys
+//!    then share only the shard's first cache line (see the scaling bench).
 //!    `idle` counts idle keys exactly: +1 when a list empties, −1 when an idle key gets
 //!    a wait, reset by a sweep.
 //! 2. When a list empties and idle keys outnumber both the keys with waits and
@@ -59,9 +63,10 @@ const SHARDS: usize = 1 << SHARD_BITS;
 const MIN_CAPACITY: usize = 32;
 
 /// Idle keys a shard may keep even with no key in use (invariant 2): the memory of an
-/// idle key is its map slot and a one-entry list (about 90 bytes).
+/// idle key is its map slot, its boxed list and the list's one-entry buffer (about 90
+/// bytes).
 #[cfg(not(cancel_token_loom))]
-const IDLE_MIN: usize = 8;
+const IDLE_MIN: usize = 4;
 /// One under loom, so a model with two keys sees a key stay idle and a sweep.
 #[cfg(cancel_token_loom)]
 const IDLE_MIN: usize = 1;
@@ -105,7 +110,8 @@ pub(crate) struct ShardState<E, K> {
     next_id: u64,
     /// Keys in `map` whose list is empty (invariant 1).
     idle: usize,
-    map: HashMap<K, Entries<E>>,
+    /// Boxed lists: see the module docs.
+    map: HashMap<K, Box<Entries<E>>>,
 }
 
 impl<E, K: Hash + Eq> Keyed<E, K> {
@@ -311,7 +317,7 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
                 // Most sessions have one wait at a time: no room for more until asked.
                 let mut list = Entries::with_capacity(1);
                 list.push_back(entry);
-                slot.insert(list);
+                slot.insert(Box::new(list));
             }
         }
         self.len += 1;
@@ -320,7 +326,7 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
     /// The waits under `key`. A caller that removes from the list reports how many with
     /// [`settle`](Self::settle).
     pub(crate) fn list_mut(&mut self, key: &K) -> Option<&mut Entries<E>> {
-        self.map.get_mut(key)
+        self.map.get_mut(key).map(|list| &mut **list)
     }
 
     pub(crate) fn entry_mut(&mut self, key: &K, id: u64) -> Option<&mut WaiterEntry<E>> {
