@@ -10,9 +10,17 @@
 //! measurement: if it stays flat from one thread to two, the threads do not slow each
 //! other down by sharing cache lines or spinning (blocking shows in neither column).
 //!
-//! `cargo bench --bench interrupt_keyed_scaling` (about 10 s; Linux only for the
-//! scheduler columns). Each row runs twice, to show the noise; the ratio is against the
-//! last one-thread run.
+//! Fairness: the threads are spawned and meet at a barrier before the clock starts;
+//! each then runs for the same budget, so both run together the whole time, and every
+//! thread does the same step on keys of its own (rates are summed over threads). One
+//! untimed two-thread run first makes every key the timed runs use (a key whose wait
+//! finished stays in its shard, idle). One- and two-thread runs alternate, `ROUNDS`
+//! times, so drift in the machine's speed hits both alike; the summary row gives the
+//! medians and their ratio. The last control gives each thread a control of its own
+//! (nothing shared at all): the ceiling for the first.
+//!
+//! `cargo bench -p cancel-token-benches --bench interrupt_keyed_scaling` (about 25 s;
+//! Linux only for the scheduler columns).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -99,21 +107,36 @@ fn rates(runs: &[ThreadRun]) -> (f64, Option<f64>, Option<f64>) {
     (wall, with_core, cpu.map(|ns| ns / ops as f64))
 }
 
+/// Rounds of one then two threads per control.
+const ROUNDS: usize = 5;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported here.
-    let budget = Duration::from_millis(1_000);
+    let budget = Duration::from_millis(400);
     let waker = noop_waker();
-    let keyed = InterruptControl::<Event, u64>::keyed(|e: &Event| Some(e.0));
-    let _idle: Vec<_> = (1..=10_000u64)
-        .map(|key| keyed.wait_keyed(key, |_: &Event| None::<()>))
-        .collect();
-    let keyed_step = |t: u64, i: u64| {
+    let keyed_control = || {
+        let control = InterruptControl::<Event, u64>::keyed(|e: &Event| Some(e.0));
+        let idle: Vec<_> = (1..=10_000u64)
+            .map(|key| control.wait_keyed(key, |_: &Event| None::<()>))
+            .collect();
+        (control, idle)
+    };
+    let step = |control: &InterruptControl<Event, u64>, t: u64, i: u64| {
         let mut cx = Context::from_waker(&waker);
         let key = 1_000_000 * (t + 1) + i % 1_000;
-        let mut wait = keyed.wait_keyed(key, |e: &Event| Some(e.1));
-        assert_eq!(keyed.dispatch((key, i)), None);
+        let mut wait = control.wait_keyed(key, |e: &Event| Some(e.1));
+        assert_eq!(control.dispatch((key, i)), None);
         assert_eq!(Pin::new(&mut wait).poll(&mut cx), Poll::Ready(Ok(i)));
     };
+    let (keyed, _idle) = keyed_control();
+    let keyed_step = |t: u64, i: u64| step(&keyed, t, i);
+    let own = [keyed_control(), keyed_control()];
+    let own_step = |t: u64, i: u64| step(&own[t as usize].0, t, i);
     let unkeyed = InterruptControl::<Event>::new();
     // Today's hub walks every unkeyed wait under its one lock: 1,000 idle sessions.
     let _idle_unkeyed: Vec<_> = (0..1_000)
@@ -138,11 +161,19 @@ fn main() {
             "keyed, 10,000 idle sessions",
             &keyed_step as &(dyn Fn(u64, u64) + Sync),
         ),
+        ("keyed, each thread its own control (ceiling)", &own_step),
         ("unkeyed, 1,000 idle sessions", &unkeyed_step),
     ] {
+        // Untimed: makes both threads' keys.
+        run(2, budget / 4, step);
         let mut one_core = None;
-        for threads in [1, 1, 2, 2] {
+        let (mut walls, mut cpus) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+        for threads in (0..ROUNDS).flat_map(|_| [1, 2]) {
             let (wall, core, cpu) = rates(&run(threads, budget, step));
+            walls[threads as usize - 1].push(wall);
+            if let Some(cpu) = cpu {
+                cpus[threads as usize - 1].push(cpu);
+            }
             let ratio = match (core, one_core) {
                 (Some(c), Some(o)) => format!("{:.2}", c / o),
                 _ => "—".into(),
@@ -157,5 +188,18 @@ fn main() {
                 wall / 1e6
             );
         }
+        let [one, two] = walls.map(median);
+        let cpu = match cpus {
+            [one, two] if !one.is_empty() && !two.is_empty() => {
+                format!("{:.0} → {:.0} ns", median(one), median(two))
+            }
+            _ => "—".into(),
+        };
+        println!(
+            "| **{name}: medians of {ROUNDS}** | 1 → 2 | {:.2} M → {:.2} M (**{:.2}×**) | {cpu} | | |",
+            one / 1e6,
+            two / 1e6,
+            two / one
+        );
     }
 }

@@ -82,3 +82,36 @@ fn keyed_fast_path_vs_unkeyed_registration() {
         assert_eq!(control.waiting(), 0);
     });
 }
+
+/// A session's key goes idle when its wait is answered, and a new wait reuses it while
+/// a dispatch for the key runs on another thread; meanwhile a wait under key 2 is
+/// dropped, which (with `IDLE_MIN` = 1 under loom, and keys 1 and 2 in one shard or
+/// two) may sweep idle keys out of the map at the same time. The event goes to the new
+/// wait or back to the caller, exactly once; a push then reaches the wait if the
+/// dispatch did not; nothing stays behind.
+#[test]
+fn idle_key_reused_while_a_dispatch_for_it_runs() {
+    loom_tests::model(|| {
+        let control = control();
+        let first = control.wait_keyed(1, |e: &(u32, u32)| Some(e.1));
+        let two = control.wait_keyed(2, |e: &(u32, u32)| Some(e.1));
+        assert_eq!(control.dispatch((1, 1)), None);
+        assert_eq!(control.waiting_on(&1), 0);
+        let other = control.clone();
+        let t = loom_tests::spawn(move || other.dispatch((1, 5)));
+        let second = control.wait_keyed(1, |e: &(u32, u32)| Some(e.1));
+        drop(two);
+        match t.join().unwrap() {
+            None => assert_eq!(control.push(&1, 9_u32), Err(PushError::NoSession(9))),
+            Some(handed_back) => {
+                assert_eq!(handed_back, (1, 5));
+                assert_eq!(control.push(&1, 9_u32), Ok(()));
+            }
+        }
+        let got = loom::future::block_on(second).unwrap();
+        assert!(got == 5 || got == 9, "{got}");
+        assert_eq!(loom::future::block_on(first), Ok(1));
+        assert_eq!(control.waiting(), 0);
+        assert_eq!(control.waiting_on(&2), 0);
+    });
+}

@@ -723,9 +723,9 @@ where
                 hub.apply_deferred(state, &mut i, &mut w, &mut finished, &mut dropped);
                 hub.publish(state);
             }
-            if let (Some(shard_state), Some((shard, key))) = (&mut shard_state, shard) {
+            if let (Some(shard_state), Some((shard, _))) = (&mut shard_state, shard) {
                 if let Some(left) = keyed_left {
-                    shard_state.settle(key, keyed_before - left, left);
+                    shard_state.settle(keyed_before - left, left);
                 }
                 shard_state.remove_all(other_keys, &mut finished);
                 shard.apply_deferred(shard_state, &mut finished);

@@ -7,24 +7,37 @@
 //!
 //! * `state` (the shard lock): a map from key to the waits filed under it, in
 //!   registration order (ids from the shard's own counter, taken under this lock, so
-//!   each list is sorted), and `len`, the number of waits in the shard;
+//!   each list is sorted), `len`, the number of waits in the shard, and `idle`, the
+//!   number of keys in the map whose list is empty (*idle keys*). Each key's list is
+//!   boxed, allocated by the thread that first files a wait under the key: the map's
+//!   slot (key and pointer) is only read once the key exists, and what a wait or a
+//!   dispatch writes for a key — the list's head and length, its entries — lies in
+//!   that key's own allocation, not beside other keys' slots in the map's table;
 //! * `deferred` / `has_deferred`: removals queued by user code of this hub running on
 //!   some thread (invariant 4 in `control.rs`), applied by whoever holds the shard lock.
 //!
 //! # Invariants (beyond those of `control.rs`, which they extend to shards)
 //!
-//! 1. A key is in the map iff at least one wait is filed under it: whoever empties a
-//!    list removes the key, under the shard lock. So keys that come and go leave
-//!    nothing behind.
-//! 2. After a key is removed, the map shrinks once it is less than a quarter full (and
-//!    larger than `MIN_CAPACITY`), to twice its length. A shrink costs O(len) and
-//!    follows at least len/8 removals since the last resize, so registering and
-//!    dropping stay O(1) amortised, and the memory of a million keys come and gone
-//!    returns.
+//! 1. Every key with a wait filed under it is in the map. A key whose last wait leaves
+//!    stays, idle, with its (empty) list: a session usually asks again, and reusing the
+//!    key writes only that key's list, where removing and re-inserting it would write
+//!    the map's shared control bytes and counters. Two threads serving different keys
+//!    then share only the shard's first cache line (see the scaling bench).
+//!    `idle` counts idle keys exactly: +1 when a list empties, −1 when an idle key gets
+//!    a wait, reset by a sweep.
+//! 2. When a list empties and idle keys outnumber both the keys with waits and
+//!    `IDLE_MIN`, a *sweep* removes every idle key (one pass over the map), then the map
+//!    shrinks if less than a quarter full (and larger than `MIN_CAPACITY`), to twice its
+//!    length. Every idle key was emptied since the previous sweep, and the map holds
+//!    fewer than twice `idle` + 1 keys, so a sweep costs O(emptyings since the last
+//!    one): registering and dropping stay O(1) amortised. At any time the idle keys of
+//!    a shard number at most max(keys with waits, `IDLE_MIN`), so the memory of a
+//!    million keys come and gone returns.
 //! 3. The shard lock is only ever taken after the hub lock or with no hub lock held,
 //!    never while holding another shard lock (deadlock safety in `control.rs`).
 
 use std::any::Any;
+use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::error::Error;
@@ -49,8 +62,14 @@ const SHARDS: usize = 1 << SHARD_BITS;
 /// Below this capacity a shard's map is not shrunk (invariant 2).
 const MIN_CAPACITY: usize = 32;
 
-/// Empty key lists a shard keeps for reuse, saving an allocation per new key.
-const SPARE_LISTS: usize = 8;
+/// Idle keys a shard may keep even with no key in use (invariant 2): the memory of an
+/// idle key is its map slot, its boxed list and the list's one-entry buffer (about 90
+/// bytes).
+#[cfg(not(cancel_token_loom))]
+const IDLE_MIN: usize = 4;
+/// One under loom, so a model with two keys sees a key stay idle and a sweep.
+#[cfg(cancel_token_loom)]
+const IDLE_MIN: usize = 1;
 
 /// The key function's type.
 type KeyOf<E, K> = Box<dyn Fn(&E) -> Option<K> + Send + Sync>;
@@ -64,27 +83,35 @@ pub(crate) struct Keyed<E, K> {
     shards: Box<[Arc<Shard<E, K>>]>,
 }
 
-/// One shard, in an allocation of its own (so shards do not share cache lines, and
-/// the `Arc`'s counts sit beside the lock, which the same operations touch).
+/// One shard, in an allocation of its own. `repr(C)`, so that what a conversation
+/// writes — the `Arc`'s counts (a keyed wait holds its shard), the lock word and the
+/// counters in `ShardState` — lies in the first 48 bytes of the allocation, in one or
+/// two cache lines; what it only reads (the map's header, `has_deferred`) follows.
+/// With rustc's field order those writes spanned 104 bytes, always two lines or three,
+/// each moving between cores when two threads use the shard in turn.
+#[repr(C)]
 pub(crate) struct Shard<E, K> {
-    /// `remove_keyed::<E, K>`, stored where `K: Hash + Eq` is known so that `Wait`'s
-    /// `Drop` (which cannot carry bounds) can call it.
-    pub(crate) remove: fn(&Shard<E, K>, usize, K, u64),
     state: Mutex<ShardState<E, K>>,
-    deferred: Mutex<Vec<(K, u64)>>,
     /// `deferred` may not be empty. Set by whoever defers, cleared only by the holder of
     /// the shard lock.
     has_deferred: AtomicBool,
+    /// `remove_keyed::<E, K>`, stored where `K: Hash + Eq` is known so that `Wait`'s
+    /// `Drop` (which cannot carry bounds) can call it.
+    pub(crate) remove: fn(&Shard<E, K>, usize, K, u64),
+    deferred: Mutex<Vec<(K, u64)>>,
 }
 
+/// `repr(C)`: the counters first, beside the lock word (see [`Shard`]).
+#[repr(C)]
 pub(crate) struct ShardState<E, K> {
-    map: HashMap<K, Entries<E>>,
     /// Waits in this shard (the sum of the lists' lengths).
     len: usize,
     /// The next id of a wait in this shard.
     next_id: u64,
-    /// Empty lists kept for reuse (at most `SPARE_LISTS`).
-    spare: Vec<Entries<E>>,
+    /// Keys in `map` whose list is empty (invariant 1).
+    idle: usize,
+    /// Boxed lists: see the module docs.
+    map: HashMap<K, Box<Entries<E>>>,
 }
 
 impl<E, K: Hash + Eq> Keyed<E, K> {
@@ -100,7 +127,7 @@ impl<E, K: Hash + Eq> Keyed<E, K> {
                             map: HashMap::new(),
                             len: 0,
                             next_id: 0,
-                            spare: Vec::new(),
+                            idle: 0,
                         }),
                         deferred: Mutex::new(Vec::new()),
                         has_deferred: AtomicBool::new(false),
@@ -277,19 +304,29 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
 
     /// Files `entry` under `key`. Its id must be the newest (invariant 2 of `control.rs`).
     pub(crate) fn push(&mut self, key: K, entry: WaiterEntry<E>) {
-        let spare = &mut self.spare;
-        self.map
-            .entry(key)
-            // Most sessions have one wait at a time: no room for more until asked.
-            .or_insert_with(|| spare.pop().unwrap_or_else(|| Entries::with_capacity(1)))
-            .push_back(entry);
+        match self.map.entry(key) {
+            Entry::Occupied(slot) => {
+                let list = slot.into_mut();
+                if list.is_empty() {
+                    // Invariant 1: an idle key back in use.
+                    self.idle -= 1;
+                }
+                list.push_back(entry);
+            }
+            Entry::Vacant(slot) => {
+                // Most sessions have one wait at a time: no room for more until asked.
+                let mut list = Entries::with_capacity(1);
+                list.push_back(entry);
+                slot.insert(Box::new(list));
+            }
+        }
         self.len += 1;
     }
 
     /// The waits under `key`. A caller that removes from the list reports how many with
     /// [`settle`](Self::settle).
     pub(crate) fn list_mut(&mut self, key: &K) -> Option<&mut Entries<E>> {
-        self.map.get_mut(key)
+        self.map.get_mut(key).map(|list| &mut **list)
     }
 
     pub(crate) fn entry_mut(&mut self, key: &K, id: u64) -> Option<&mut WaiterEntry<E>> {
@@ -299,11 +336,11 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
     }
 
     /// `removed` entries left `key`'s list through [`list_mut`](Self::list_mut), which
-    /// now holds `left`; drops the key if that is none (invariant 1).
-    pub(crate) fn settle(&mut self, key: &K, removed: usize, left: usize) {
+    /// now holds `left`; the key turns idle if that is none (invariant 1).
+    pub(crate) fn settle(&mut self, removed: usize, left: usize) {
         self.len -= removed;
-        if left == 0 {
-            self.remove_key(key);
+        if removed != 0 && left == 0 {
+            self.emptied();
         }
     }
 
@@ -313,7 +350,7 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
         let entry = remove_entry(list, id, &mut 0)?;
         self.len -= 1;
         if list.is_empty() {
-            self.remove_key(key);
+            self.emptied();
         }
         Some(entry)
     }
@@ -355,19 +392,21 @@ impl<E, K: Hash + Eq> ShardState<E, K> {
             }
         }
         let (removed, left) = (before - list.len(), list.len());
-        self.settle(key, removed, left);
+        self.settle(removed, left);
         found
     }
 
-    /// Invariants 1 and 2: the key goes, and the map shrinks when mostly empty.
-    fn remove_key(&mut self, key: &K) {
-        if let Some(list) = self.map.remove(key) {
-            // Keep a few small empty lists for the next keys: a session that asks
-            // twice empties and refills its key at every step.
-            if self.spare.len() < SPARE_LISTS && list.capacity() <= 4 {
-                self.spare.push(list);
-            }
+    /// A list just emptied: its key is idle (invariant 1), and once idle keys outnumber
+    /// both the keys in use and `IDLE_MIN`, they all go and the map shrinks when mostly
+    /// empty (invariant 2). The lists dropped here are empty: no user code runs.
+    fn emptied(&mut self) {
+        self.idle += 1;
+        let in_use = self.map.len() - self.idle;
+        if self.idle <= in_use.max(IDLE_MIN) {
+            return;
         }
+        self.map.retain(|_, list| !list.is_empty());
+        self.idle = 0;
         let capacity = self.map.capacity();
         if capacity > MIN_CAPACITY && self.map.len() * 4 < capacity {
             self.map.shrink_to(self.map.len() * 2);
