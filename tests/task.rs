@@ -954,3 +954,33 @@ fn cancelling_a_timeout_task_stops_its_body_too() {
         assert_eq!(handle.status(), TaskStatus::Canceled);
     });
 }
+
+/// A producer that has seen its task's token cancelled can no longer finish the task
+/// another way: the cancel finishes it `Canceled`, even when the producer acts in the
+/// moment between the token reporting cancelled and the cancel's callback running.
+#[test]
+fn a_producer_that_saw_the_cancel_cannot_complete_the_task() {
+    within(Duration::from_secs(60), || {
+        let start = Instant::now();
+        let mut rounds = 0;
+        while rounds < 2_000 && (rounds < 50 || start.elapsed() < Duration::from_secs(5)) {
+            rounds += 1;
+            let (source, task) = TaskCompletionSource::<u32, CanceledError>::new();
+            let token = source.token();
+            let handle = task.handle();
+            let producer = thread::spawn(move || {
+                while !token.is_cancellation_requested() {
+                    std::hint::spin_loop();
+                }
+                source.try_set_result(1)
+            });
+            handle.cancel();
+            assert!(
+                !producer.join().unwrap(),
+                "round {rounds}: set after the cancel"
+            );
+            assert_eq!(handle.status(), TaskStatus::Canceled, "round {rounds}");
+            assert!(block_on(task).is_err());
+        }
+    });
+}

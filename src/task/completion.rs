@@ -162,7 +162,8 @@ where
         (source, task)
     }
 
-    /// Finishes the task `Completed` with `value`. False if it already finished.
+    /// Finishes the task `Completed` with `value`. False if it already finished, or if
+    /// its token is cancelled (the cancel finishes it `Canceled`, see [`new`](Self::new)).
     ///
     /// # Panics
     /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
@@ -180,11 +181,11 @@ where
     /// assert_eq!(futures::executor::block_on(task).unwrap(), 7);
     /// ```
     pub fn try_set_result(&self, value: T) -> bool {
-        set(&self.inner, &self.slot, Ok(value))
+        self.settle(Ok(value))
     }
 
     /// Finishes the task with `error`: `Canceled` if `error` is a cancellation,
-    /// `Faulted` otherwise. False if it already finished.
+    /// `Faulted` otherwise. False if it already finished, or if its token is cancelled.
     ///
     /// # Panics
     /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
@@ -201,11 +202,11 @@ where
     /// assert_eq!(futures::executor::block_on(task).unwrap_err().to_string(), "disk full");
     /// ```
     pub fn try_set_error(&self, error: E) -> bool {
-        set(&self.inner, &self.slot, Err(error))
+        self.settle(Err(error))
     }
 
     /// Finishes the task `Canceled` with a plain [`CanceledError`]. False if it already
-    /// finished.
+    /// finished, or if its token is cancelled (that cancellation finishes it).
     ///
     /// # Panics
     /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
@@ -226,7 +227,8 @@ where
     }
 
     /// Finishes the task `Canceled` with a [`CanceledError`] carrying `reason`. False
-    /// if it already finished.
+    /// if it already finished, or if its token is cancelled (that cancellation, with its
+    /// own reason, finishes it).
     ///
     /// # Panics
     /// If a callback registered with [`TaskHandle::on_finished`] panics, the panic is resumed
@@ -244,6 +246,17 @@ where
     /// ```
     pub fn try_set_canceled_with(&self, reason: CancelReason) -> bool {
         self.try_set_error(E::from(CanceledError::new(reason)))
+    }
+
+    /// `set`, unless the task's token is cancelled: then that cancel finishes the task
+    /// (its callback runs before `cancel()` returns), so a producer that has seen the
+    /// token cancelled can never finish the task another way — even in the moment
+    /// between the token reporting cancelled and that callback running.
+    fn settle(&self, output: Result<T, E>) -> bool {
+        if self.inner.token().is_cancellation_requested() {
+            return false;
+        }
+        set(&self.inner, &self.slot, output)
     }
 }
 
