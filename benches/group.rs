@@ -6,17 +6,27 @@
 //! a child token, as a `TaskGroup` child does, to show what the per-child token costs.
 //! Every loop runs inside one `block_on`, timed with `iter_custom`.
 
+#[path = "group_work.rs"]
+mod group_work;
+
+use std::future::Future;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cancel_token::{CanceledError, CancellationTokenSource, TaskGroup};
+use cancel_token::CancellationTokenSource;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use futures::stream::{FuturesUnordered, StreamExt};
+use group_work::{fu, fu_token, group, work};
+use tokio::runtime::Runtime;
 
-type Out = Result<usize, CanceledError>;
-
-async fn work(i: usize) -> Out {
-    Ok(black_box(i))
+/// Runs `round` `iters` times inside one `block_on`; the time they took.
+fn timed<F: Future<Output = ()>>(runtime: &Runtime, iters: u64, round: impl Fn() -> F) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            round().await;
+        }
+        start.elapsed()
+    })
 }
 
 fn spawn_join(c: &mut Criterion) {
@@ -25,86 +35,34 @@ fn spawn_join(c: &mut Criterion) {
         .unwrap();
     let parent = CancellationTokenSource::new();
     let token = parent.token();
-    let mut group = c.benchmark_group("group/spawn_join");
+    let mut g = c.benchmark_group("group/spawn_join");
     for n in [1usize, 64, 4096] {
-        group.bench_function(BenchmarkId::new("cancel-token TaskGroup", n), |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let group = TaskGroup::<usize, CanceledError>::new(&token);
-                        for i in 0..n {
-                            group.spawn(move |_| work(i));
-                        }
-                        black_box(group.join().await.unwrap());
-                    }
-                    start.elapsed()
-                })
-            })
+        g.bench_function(BenchmarkId::new("cancel-token TaskGroup", n), |b| {
+            b.iter_custom(|iters| timed(&runtime, iters, || group(&token, n)))
         });
-        group.bench_function(BenchmarkId::new("FuturesUnordered", n), |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let mut set = FuturesUnordered::new();
-                        for i in 0..n {
-                            set.push(work(i));
-                        }
-                        let mut outputs = Vec::with_capacity(n);
-                        while let Some(out) = set.next().await {
-                            outputs.push(out.unwrap());
-                        }
-                        black_box(outputs);
-                    }
-                    start.elapsed()
-                })
-            })
+        g.bench_function(BenchmarkId::new("FuturesUnordered", n), |b| {
+            b.iter_custom(|iters| timed(&runtime, iters, || fu(n)))
         });
-        group.bench_function(BenchmarkId::new("FuturesUnordered+child_source", n), |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let mut set = FuturesUnordered::new();
-                        for i in 0..n {
-                            let child = token.child_source();
-                            set.push(async move {
-                                let _child = child;
-                                work(i).await
-                            });
-                        }
-                        let mut outputs = Vec::with_capacity(n);
-                        while let Some(out) = set.next().await {
-                            outputs.push(out.unwrap());
-                        }
-                        black_box(outputs);
-                    }
-                    start.elapsed()
-                })
-            })
+        g.bench_function(BenchmarkId::new("FuturesUnordered+child_source", n), |b| {
+            b.iter_custom(|iters| timed(&runtime, iters, || fu_token(&token, n)))
         });
-        group.bench_function(BenchmarkId::new("tokio JoinSet", n), |b| {
+        g.bench_function(BenchmarkId::new("tokio JoinSet", n), |b| {
             b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let mut set = tokio::task::JoinSet::new();
-                        for i in 0..n {
-                            set.spawn(work(i));
-                        }
-                        let mut outputs = Vec::with_capacity(n);
-                        while let Some(out) = set.join_next().await {
-                            outputs.push(out.unwrap().unwrap());
-                        }
-                        black_box(outputs);
+                timed(&runtime, iters, || async {
+                    let mut set = tokio::task::JoinSet::new();
+                    for i in 0..n {
+                        set.spawn(work(i));
                     }
-                    start.elapsed()
+                    let mut outputs = Vec::with_capacity(n);
+                    while let Some(out) = set.join_next().await {
+                        outputs.push(out.unwrap().unwrap());
+                    }
+                    black_box(outputs);
                 })
             })
         });
     }
-    group.finish();
+    g.finish();
 }
 
 fn config() -> Criterion {

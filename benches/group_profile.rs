@@ -12,53 +12,12 @@
 //! leaves out the start-up. Under `cargo bench` (no arguments) it runs one short round
 //! of each, so the target stays built and working.
 
-use std::hint::black_box;
+#[path = "group_work.rs"]
+mod group_work;
 
-use cancel_token::{CanceledError, CancellationToken, CancellationTokenSource, TaskGroup};
+use cancel_token::{CancellationToken, CancellationTokenSource};
 use futures::executor::block_on;
-use futures::stream::{FuturesUnordered, StreamExt};
-
-type Out = Result<usize, CanceledError>;
-
-async fn work(i: usize) -> Out {
-    Ok(black_box(i))
-}
-
-async fn group(token: &CancellationToken, n: usize) {
-    let group = TaskGroup::<usize, CanceledError>::new(token);
-    for i in 0..n {
-        group.spawn(move |_| work(i));
-    }
-    black_box(group.join().await.unwrap());
-}
-
-async fn fu(n: usize) {
-    let mut set = FuturesUnordered::new();
-    for i in 0..n {
-        set.push(work(i));
-    }
-    let mut outputs = Vec::with_capacity(n);
-    while let Some(out) = set.next().await {
-        outputs.push(out.unwrap());
-    }
-    black_box(outputs);
-}
-
-async fn fu_token(token: &CancellationToken, n: usize) {
-    let mut set = FuturesUnordered::new();
-    for i in 0..n {
-        let child = token.child_source();
-        set.push(async move {
-            let _child = child;
-            work(i).await
-        });
-    }
-    let mut outputs = Vec::with_capacity(n);
-    while let Some(out) = set.next().await {
-        outputs.push(out.unwrap());
-    }
-    black_box(outputs);
-}
+use group_work::{fu, fu_token, group};
 
 fn run(what: &str, n: usize, rounds: usize, token: &CancellationToken) {
     block_on(async {

@@ -33,6 +33,43 @@ fn control(idle: u64) -> (InterruptControl<Event, u64>, IdleWaits) {
     (keyed, idle)
 }
 
+/// Conversations on `control` with this thread's `keys` keys from `base`, for `ms`:
+/// how many, the thread's CPU time, and the wall time.
+fn conversations(
+    control: &InterruptControl<Event, u64>,
+    waker: &std::task::Waker,
+    base: u64,
+    keys: u64,
+    ms: u64,
+) -> (u64, u64, Duration) {
+    let c0 = cpu_ns();
+    let start = Instant::now();
+    let mut ops = 0u64;
+    while start.elapsed() < Duration::from_millis(ms) {
+        for _ in 0..1_000 {
+            let mut cx = Context::from_waker(waker);
+            let key = base + ops % keys;
+            let mut wait = control.wait_keyed(key, |e: &Event| Some(e.1));
+            assert_eq!(control.dispatch((key, ops)), None);
+            assert_eq!(Pin::new(&mut wait).poll(&mut cx), Poll::Ready(Ok(ops)));
+            ops += 1;
+        }
+    }
+    (ops, cpu_ns() - c0, start.elapsed())
+}
+
+/// Prints CPU ns per conversation and conversations/s over every thread's run.
+fn report(label: &str, runs: &[(u64, u64, Duration)]) {
+    let ops: u64 = runs.iter().map(|r| r.0).sum();
+    let cpu: u64 = runs.iter().map(|r| r.1).sum();
+    let rate: f64 = runs.iter().map(|r| r.0 as f64 / r.2.as_secs_f64()).sum();
+    println!(
+        "{label}: {:.0} ns cpu/conv, {:.2} M conv/s",
+        cpu as f64 / ops as f64,
+        rate / 1e6
+    );
+}
+
 fn main() {
     let variant = std::env::var("V").unwrap_or_else(|_| "shared".into());
     let idle: u64 = std::env::var("IDLE")
@@ -71,23 +108,7 @@ fn main() {
                     for &threads in seq {
                         go.wait();
                         if t < threads {
-                            let c0 = cpu_ns();
-                            let start = Instant::now();
-                            let mut ops = 0u64;
-                            while start.elapsed() < Duration::from_millis(ms) {
-                                for _ in 0..1_000 {
-                                    let mut cx = Context::from_waker(waker);
-                                    let key = base + ops % keys;
-                                    let mut wait = c.wait_keyed(key, |e: &Event| Some(e.1));
-                                    assert_eq!(c.dispatch((key, ops)), None);
-                                    assert_eq!(
-                                        Pin::new(&mut wait).poll(&mut cx),
-                                        Poll::Ready(Ok(ops))
-                                    );
-                                    ops += 1;
-                                }
-                            }
-                            let r = (ops, cpu_ns() - c0, start.elapsed());
+                            let r = conversations(c, waker, base, keys, ms);
                             results.lock().unwrap().push(r);
                         }
                         go.wait();
@@ -98,13 +119,9 @@ fn main() {
                 go.wait();
                 go.wait();
                 let res = std::mem::take(&mut *results.lock().unwrap());
-                let ops: u64 = res.iter().map(|r| r.0).sum();
-                let cpu: u64 = res.iter().map(|r| r.1).sum();
-                let rate: f64 = res.iter().map(|r| r.0 as f64 / r.2.as_secs_f64()).sum();
-                println!(
-                    "{variant} persist idle={idle} keys={keys} threads={threads}: {:.0} ns cpu/conv, {:.2} M conv/s",
-                    cpu as f64 / ops as f64,
-                    rate / 1e6
+                report(
+                    &format!("{variant} persist idle={idle} keys={keys} threads={threads}"),
+                    &res,
                 );
             }
         });
@@ -125,32 +142,15 @@ fn main() {
                         };
                         let base = 1_000_000 * (t + 1);
                         barrier.wait();
-                        let c0 = cpu_ns();
-                        let start = Instant::now();
-                        let mut ops = 0u64;
-                        while start.elapsed() < Duration::from_millis(ms) {
-                            for _ in 0..1_000 {
-                                let mut cx = Context::from_waker(waker);
-                                let key = base + ops % keys;
-                                let mut wait = c.wait_keyed(key, |e: &Event| Some(e.1));
-                                assert_eq!(c.dispatch((key, ops)), None);
-                                assert_eq!(Pin::new(&mut wait).poll(&mut cx), Poll::Ready(Ok(ops)));
-                                ops += 1;
-                            }
-                        }
-                        (ops, cpu_ns() - c0, start.elapsed())
+                        conversations(c, waker, base, keys, ms)
                     })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let ops: u64 = res.iter().map(|r| r.0).sum();
-        let cpu: u64 = res.iter().map(|r| r.1).sum();
-        let rate: f64 = res.iter().map(|r| r.0 as f64 / r.2.as_secs_f64()).sum();
-        println!(
-            "{variant} idle={idle} keys={keys} threads={threads}: {:.0} ns cpu/conv, {:.2} M conv/s",
-            cpu as f64 / ops as f64,
-            rate / 1e6
+        report(
+            &format!("{variant} idle={idle} keys={keys} threads={threads}"),
+            &res,
         );
     }
 }

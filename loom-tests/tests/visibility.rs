@@ -179,34 +179,14 @@ fn a_middle_token_dropped_while_the_root_marks_through_it() {
     });
 }
 
-#[test]
-fn linking_a_child_while_the_parents_last_source_drops() {
-    // `new_linked` sets PARENT with a read-modify-write before it reads the source
-    // count; the last `remove_source` skips the lock only if it saw no PARENT. Either
-    // the link is never made or it is detached: never left counting as a source.
-    loom_tests::model(|| {
+/// A child linked while the parent's last source drops on another thread: either the
+/// link is never made or it is detached, never left counting as a source. With
+/// `sibling`, an earlier child has set PARENT already.
+fn link_while_the_last_source_drops(sibling: bool) {
+    loom_tests::model(move || {
         let parent = CancellationTokenSource::new();
         let token = parent.token();
-        let dropping = loom_tests::spawn(move || drop(parent));
-        let child = token.child_source();
-        let child_token = child.token();
-        dropping.join().unwrap();
-        drop(child);
-        assert!(
-            !child_token.can_be_canceled(),
-            "a link to a parent that gave up still counts as a source"
-        );
-    });
-}
-
-#[test]
-fn linking_a_second_child_while_the_parents_last_source_drops() {
-    // With PARENT already set by a first child, `new_linked` only loads the state under
-    // the lock: the last `remove_source` sees PARENT anyway and detaches under that lock.
-    loom_tests::model(|| {
-        let parent = CancellationTokenSource::new();
-        let token = parent.token();
-        let first = token.child_source(); // sets PARENT
+        let first = sibling.then(|| token.child_source());
         let dropping = loom_tests::spawn(move || drop(parent));
         let child = token.child_source();
         let child_token = child.token();
@@ -218,6 +198,20 @@ fn linking_a_second_child_while_the_parents_last_source_drops() {
         );
         drop(first);
     });
+}
+
+#[test]
+fn linking_a_child_while_the_parents_last_source_drops() {
+    // `new_linked` sets PARENT with a read-modify-write before it reads the source
+    // count; the last `remove_source` skips the lock only if it saw no PARENT.
+    link_while_the_last_source_drops(false);
+}
+
+#[test]
+fn linking_a_second_child_while_the_parents_last_source_drops() {
+    // With PARENT already set by a first child, `new_linked` only loads the state under
+    // the lock: the last `remove_source` sees PARENT anyway and detaches under that lock.
+    link_while_the_last_source_drops(true);
 }
 
 #[test]

@@ -550,9 +550,10 @@ fn link_of(this: NonNull<Inner>, i: usize) -> *mut ChildLink {
 /// With `unlinked`, the first `Inner`'s links are already out of their parents' lists.
 ///
 /// # Safety
-/// `ptr`'s count is zero and no `Ref` to it is left, or (`Ref::drop_source`) the caller
-/// holds the only reference and nothing else can reach the memory.
-unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
+/// `ptr`'s count is zero (after an Acquire fence) and no `Ref` or slot registration to
+/// it is left, or (`Ref::drop_source`) the caller holds the only reference and nothing
+/// else can reach the memory.
+pub(super) unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
     let mut dying = Vec::new();
     // Reasons are user values: dropped once every `Inner` here is freed (module docs).
     let mut reasons = Vec::new();
@@ -611,15 +612,6 @@ unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
         }
     }
     resume_unless_unwinding(panic);
-}
-
-/// Frees an `Inner` whose last reference a slot registration gave up (`slot.rs`).
-///
-/// # Safety
-/// `ptr`'s count reached zero with that release, followed by an Acquire fence.
-pub(super) unsafe fn die_released(ptr: NonNull<Inner>) {
-    // SAFETY: as the caller promised.
-    unsafe { die(ptr, false) }
 }
 
 /// Drops what `Ref::new` wrote, and the slot's node, and frees the allocation.

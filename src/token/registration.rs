@@ -31,6 +31,31 @@ impl Phase {
     /// out of the slot): done, running on this thread (inside the callback: with
     /// `orphan`, the runner is told to free what the registration leaves), or running
     /// elsewhere (with `wait`, this thread is noted to be unparked when it returns).
+    /// Marks a callback that ran `Done`, under `owner`'s lock, and unparks an
+    /// `unregister` waiting for it. True if its registration was dropped inside the
+    /// callback (orphaned): the runner then lets go of what it left.
+    ///
+    /// # Safety
+    /// `phase` is `Running` on this thread, guarded by `owner`'s lock.
+    pub(super) unsafe fn finish(phase: &UnsafeCell<Phase>, owner: &Inner) -> bool {
+        let previous = {
+            let _shared = owner.lock();
+            // SAFETY: the phase is guarded by `owner`'s lock, which we hold.
+            phase.with_mut(|p| unsafe { std::mem::replace(&mut *p, Phase::Done) })
+        };
+        match previous {
+            Phase::Running { orphaned: true, .. } => true,
+            Phase::Running {
+                waiter: Some(thread),
+                ..
+            } => {
+                thread.unpark();
+                false
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn after_taken(&mut self, wait: bool, orphan: bool) -> Outcome {
         match self {
             Phase::Linked => unreachable!("a callback still in its list or slot"),
@@ -145,25 +170,10 @@ impl CallbackHeader {
     /// # Safety
     /// The caller started `header` on `owner`'s list and has not finished it yet.
     pub(crate) unsafe fn finish(header: NonNull<CallbackHeader>, owner: &Inner) {
-        let previous = {
-            let _shared = owner.lock();
-            // SAFETY: the phase is guarded by `owner`'s lock, which we hold.
-            unsafe {
-                (*header.as_ptr())
-                    .phase
-                    .with_mut(|p| std::mem::replace(&mut *p, Phase::Done))
-            }
-        };
-        match previous {
-            Phase::Running { orphaned: true, .. } => {
-                // SAFETY: the registration is gone and the node is in no list: ours to free.
-                unsafe { ((*header.as_ptr()).vtable.free)(header) }
-            }
-            Phase::Running {
-                waiter: Some(thread),
-                ..
-            } => thread.unpark(),
-            _ => {}
+        // SAFETY: as the caller promised, the phase is `Running`, on `owner`'s list.
+        if unsafe { Phase::finish(&(*header.as_ptr()).phase, owner) } {
+            // SAFETY: the registration is gone and the node is in no list: ours to free.
+            unsafe { ((*header.as_ptr()).vtable.free)(header) }
         }
     }
 }
@@ -197,6 +207,14 @@ impl CallbackHeader {
 #[must_use = "dropping a registration unregisters its callback"]
 pub struct CancellationRegistration {
     held: Held,
+}
+
+/// The node a registration on the locked path made for its callback.
+enum Made {
+    /// The token's slot node, if the slot turns out to have none yet.
+    Fresh(FreshNode),
+    /// A node for the list.
+    Listed(NonNull<CallbackHeader>),
 }
 
 /// What a registration holds.
@@ -234,17 +252,18 @@ impl CancellationRegistration {
     where
         F: FnOnce(&CancelReason) + Send + 'static,
     {
-        let mut callback = match inner.try_arm_slot(callback) {
-            Ok(()) => return Self::slot(inner),
-            Err(callback) => callback,
-        };
+        let mut callback = callback;
         loop {
+            callback = match inner.try_arm_slot(callback) {
+                Ok(()) => return Self::slot(inner),
+                Err(callback) => callback,
+            };
             // A first slot registration makes the node; made before locking (no
             // allocation under the lock) when the slot looks free and has none.
-            let (fresh, listed) = if slot::fits::<F>() && inner.slot_looks_new() {
-                (Some(FreshNode::new(callback)), None)
+            let made = if slot::fits::<F>() && inner.slot_looks_new() {
+                Made::Fresh(FreshNode::new(callback))
             } else {
-                (None, Some(CallbackNode::boxed(callback)))
+                Made::Listed(CallbackNode::boxed(callback))
             };
             let mut shared = inner.lock();
             if inner.is_closed() {
@@ -252,50 +271,44 @@ impl CancellationRegistration {
                 drop(shared);
                 inner.wait_marked();
                 let reason = inner.reason_now();
-                if let Some(fresh) = fresh {
-                    // SAFETY: made by `FreshNode::new::<F>`.
-                    let callback = unsafe { fresh.into_closure::<F>() };
-                    callback(&reason);
-                } else if let Some(header) = listed {
-                    // Free the node even if the callback panics.
-                    let _free = FreeOnDrop(header);
-                    // SAFETY: the node never entered a list: it is ours alone.
-                    unsafe { CallbackHeader::call(header, &reason) };
+                match made {
+                    Made::Fresh(fresh) => {
+                        // SAFETY: made by `FreshNode::new::<F>`.
+                        let callback = unsafe { fresh.into_closure::<F>() };
+                        callback(&reason);
+                    }
+                    Made::Listed(header) => {
+                        // Free the node even if the callback panics.
+                        let _free = FreeOnDrop(header);
+                        // SAFETY: the node never entered a list: it is ours alone.
+                        unsafe { CallbackHeader::call(header, &reason) };
+                    }
                 }
                 return CancellationRegistration::inert();
             }
-            if let Some(fresh) = fresh {
-                let armed = if inner.has_listed_callbacks() {
-                    Err(fresh)
-                } else {
-                    // SAFETY: we hold the lock and found CLOSED and LISTED clear.
-                    unsafe { inner.arm_new_slot(fresh) }
-                };
-                match armed {
+            match made {
+                // SAFETY: we hold the lock and found CLOSED clear.
+                Made::Fresh(fresh) => match unsafe { inner.arm_new_slot(fresh) } {
                     Ok(()) => return Self::slot(inner),
                     Err(fresh) => {
                         // The slot got a node, or a callback got listed, meanwhile: try
-                        // again (the list, or the slot without the lock).
+                        // again (the slot without the lock, or the list).
                         drop(shared);
                         // SAFETY: made by `FreshNode::new::<F>`.
                         callback = unsafe { fresh.into_closure::<F>() };
-                        match inner.try_arm_slot(callback) {
-                            Ok(()) => return Self::slot(inner),
-                            Err(back) => callback = back,
-                        }
-                        continue;
                     }
+                },
+                Made::Listed(header) => {
+                    // SAFETY: we hold the lock; the node is fresh and boxed, so it stays
+                    // put until `unregister` or `finish` frees it.
+                    unsafe { shared.list.push_front(header.as_ptr().cast::<Node>()) };
+                    inner.set_listed();
+                    drop(shared);
+                    return CancellationRegistration {
+                        held: Held::Listed(inner.clone(), header),
+                    };
                 }
             }
-            let header = listed.expect("one of the two was made");
-            // SAFETY: we hold the lock; the node is fresh and boxed, so it stays put
-            // until `unregister` or `finish` frees it.
-            unsafe { shared.list.push_front(header.as_ptr().cast::<Node>()) };
-            inner.set_listed();
-            drop(shared);
-            return CancellationRegistration {
-                held: Held::Listed(inner.clone(), header),
-            };
         }
     }
 

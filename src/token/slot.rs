@@ -55,7 +55,7 @@ use std::mem::{align_of, size_of, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
-use super::inner::{die_released, ref_count, Inner, Shared, CLOSED, LISTED, ONE_REF};
+use super::inner::{die, ref_count, Inner, Shared, CLOSED, LISTED, ONE_REF};
 use super::reason::CancelReason;
 use super::registration::{Outcome, Phase};
 use crate::loom_shim::{backoff, fence, thread_key, AtomicBool, Ordering, ThreadKey, UnsafeCell};
@@ -238,15 +238,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Under the lock, with CLOSED and LISTED clear: makes `fresh` the slot's node and
-    /// registers its closure there, taking a reference. Gives `fresh` back if the slot
-    /// already has a node.
+    /// Under the lock, with CLOSED clear: makes `fresh` the slot's node and registers
+    /// its closure there, taking a reference. Gives `fresh` back if the slot already
+    /// has a node, or a callback is listed (point 5).
     ///
     /// # Safety
-    /// The caller holds the lock and found CLOSED and LISTED clear.
+    /// The caller holds the lock and found CLOSED clear.
     pub(super) unsafe fn arm_new_slot(&self, fresh: FreshNode) -> Result<(), FreshNode> {
         // Relaxed: `slot_node` only changes under the lock we hold.
-        if !self.slot_node.load(Ordering::Relaxed).is_null() {
+        if !self.slot_node.load(Ordering::Relaxed).is_null() || self.has_listed_callbacks() {
             return Err(fresh);
         }
         // Release: pairs with the Acquire loads in `try_arm_slot` and `drain_slot`.
@@ -267,7 +267,7 @@ impl Inner {
     }
 
     /// Whether a callback may be on the list. The caller holds the lock.
-    pub(super) fn has_listed_callbacks(&self) -> bool {
+    fn has_listed_callbacks(&self) -> bool {
         // Relaxed: LISTED changes only under the lock the caller holds.
         self.state.load(Ordering::Relaxed) & LISTED != 0
     }
@@ -395,30 +395,15 @@ pub(super) fn drain_slot(
     }
 }
 
-/// Marks the slot callback done; then unparks a waiting `unregister`, or, if the
+/// Marks the slot callback done (unparking a waiting `unregister`); if the
 /// registration was dropped inside the callback, shuts the slot for it.
 fn finish(inner: &Inner, node: NonNull<SlotNode>) {
-    let previous = {
-        let _shared = inner.lock();
-        // SAFETY: the phase is guarded by the lock we hold.
-        unsafe {
-            (*node.as_ptr())
-                .phase
-                .with_mut(|p| std::mem::replace(&mut *p, Phase::Done))
-        }
-    };
-    match previous {
-        Phase::Running { orphaned: true, .. } => {
-            // The registration let go of its reference already; we hold one (the
-            // cancel's), so the count stays above zero. Relaxed: nothing is published;
-            // our `Ref`'s Release drop orders our uses before the node is freed.
-            inner.refs.fetch_add(SHUT - TAKEN, Ordering::Relaxed);
-        }
-        Phase::Running {
-            waiter: Some(thread),
-            ..
-        } => thread.unpark(),
-        _ => {}
+    // SAFETY: we set the phase `Running` under `inner`'s lock; the node lives with it.
+    if unsafe { Phase::finish(&node.as_ref().phase, inner) } {
+        // The registration let go of its reference already; we hold one (the
+        // cancel's), so the count stays above zero. Relaxed: nothing is published;
+        // our `Ref`'s Release drop orders our uses before the node is freed.
+        inner.refs.fetch_add(SHUT - TAKEN, Ordering::Relaxed);
     }
 }
 
@@ -561,7 +546,7 @@ unsafe fn release(ptr: NonNull<Inner>, tag_delta: usize) {
     if ref_count(before) == 1 {
         fence(Ordering::Acquire);
         // SAFETY: that was the last reference, ordered after every use by the fence.
-        unsafe { die_released(ptr) };
+        unsafe { die(ptr, false) };
     }
 }
 
@@ -574,7 +559,7 @@ fn drop_taken(mut taken: Taken, last: Option<NonNull<Inner>>) {
         // Acquire: as in `Ref::drop`, after the last Release decrement.
         fence(Ordering::Acquire);
         // SAFETY: that was the last reference, ordered after every use by the fence.
-        let freed = panic::catch_unwind(AssertUnwindSafe(|| unsafe { die_released(ptr) }));
+        let freed = panic::catch_unwind(AssertUnwindSafe(|| unsafe { die(ptr, false) }));
         panic = freed.err();
     }
     // SAFETY: ours, used once (we won the compare-and-swap).
