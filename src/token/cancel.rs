@@ -20,10 +20,8 @@
 //! the first panic resumed at the very end.
 
 use std::any::Any;
-use std::mem::MaybeUninit;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::task::Waker;
 
 use super::inner::{
     drop_contained, keep_first_panic, resume_unless_unwinding, ChildLink, Inner, Ref, Shared,
@@ -34,6 +32,7 @@ use super::reason::CancelReason;
 use super::registration::CallbackHeader;
 use super::slot::drain_slot;
 use super::waiter::WaitNode;
+use super::wake::{Orphan, WakeBatch};
 use crate::loom_shim::{thread_key, Ordering, ThreadKey, TokenGuard as MutexGuard};
 
 impl Inner {
@@ -133,7 +132,7 @@ impl Inner {
             match unsafe { (*node).kind() } {
                 NodeKind::Waker => {
                     // SAFETY: the node is a `WaitNode` (its kind says so) and we hold the lock.
-                    if let Some(waker) = unsafe { WaitNode::take_for_wake(node) } {
+                    if let Some(waker) = unsafe { WaitNode::take_for_wake(node, wakers.by_ref) } {
                         wakers.push(waker);
                         if wakers.is_full() {
                             return Step::More;
@@ -158,6 +157,8 @@ impl Inner {
                     unsafe { CallbackHeader::start(header, runner) };
                     return Step::Callback(header);
                 }
+                // Handed over while we woke by reference: drop it once the batch is woken.
+                NodeKind::Orphan => return Step::Orphan(node),
                 NodeKind::Child => unreachable!("child links live on `children`"),
             }
         }
@@ -365,15 +366,24 @@ impl Drain {
         reason: &CancelReason,
     ) {
         let mut locked = locked;
+        let mut first = true;
         loop {
             let step = {
                 let mut shared = locked.take().unwrap_or_else(|| node.lock());
+                if std::mem::take(&mut first) {
+                    self.wakers.by_ref = node.begin_waking(&shared);
+                }
                 node.next_step(&mut shared, &mut self.wakers, &mut self.runner)
             };
             self.wakers.wake_all(&mut self.panic);
             match step {
                 Step::More => {}
+                // SAFETY: popped from `node`'s list, after the batch that held its copy.
+                Step::Orphan(orphan) => unsafe { Orphan::drop_popped(orphan, &mut self.panic) },
                 Step::Empty => {
+                    if self.wakers.by_ref && node.end_waking() {
+                        node.drop_orphans(&mut self.panic);
+                    }
                     // The slot's callback is the oldest: it runs last (`slot.rs`).
                     if let Some(payload) = drain_slot(node, reason, &mut self.runner) {
                         keep_first_panic(&mut self.panic, payload);
@@ -410,69 +420,6 @@ enum Step {
     More,
     /// Run this callback, then come back.
     Callback(NonNull<CallbackHeader>),
-}
-
-/// Wakers taken under the lock, woken after it is released (invariant 6).
-///
-/// Uninitialised storage, so a cancel that wakes one waiter does not pay for writing and
-/// dropping 32 empty slots: `wakers[..len]` are initialised, the rest are not.
-struct WakeBatch {
-    wakers: [MaybeUninit<Waker>; Self::CAPACITY],
-    len: usize,
-}
-
-impl WakeBatch {
-    const CAPACITY: usize = 32;
-
-    fn new() -> Self {
-        WakeBatch {
-            wakers: [const { MaybeUninit::uninit() }; Self::CAPACITY],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, waker: Waker) {
-        self.wakers[self.len].write(waker);
-        self.len += 1;
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == Self::CAPACITY
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn wake_all(&mut self, panic: &mut Option<Box<dyn Any + Send>>) {
-        // One `catch_unwind` per batch; after a panicking waker, the loop resumes with
-        // the next one, so a panic loses no wake-up.
-        // `len` is cleared first: should anything unwind out of here after all, the
-        // unread wakers leak rather than being dropped twice by `Drop`.
-        let len = std::mem::replace(&mut self.len, 0);
-        let mut next = 0;
-        while next < len {
-            let woke = panic::catch_unwind(AssertUnwindSafe(|| {
-                while next < len {
-                    // SAFETY: slots below the old `len` are initialised, and each is read
-                    // once: `next` moves past it before the waker can panic.
-                    let waker = unsafe { self.wakers[next].assume_init_read() };
-                    next += 1;
-                    waker.wake();
-                }
-            }));
-            if let Err(payload) = woke {
-                keep_first_panic(panic, payload);
-            }
-        }
-    }
-}
-
-impl Drop for WakeBatch {
-    fn drop(&mut self) {
-        for slot in &mut self.wakers[..self.len] {
-            // SAFETY: slots below `len` are initialised and not yet read.
-            unsafe { slot.assume_init_drop() };
-        }
-    }
+    /// Drop this `Orphan` (`wake.rs`), then come back.
+    Orphan(*const Node),
 }

@@ -10,7 +10,9 @@
 //! | 2    | CLOSED   | the one thread that claims the cancel, under the lock | never |
 //! | 3    | PARENT   | `new_linked`, under the lock, before it reads the sources | never (a hint for `give_up`) |
 //! | 4    | LISTED   | a callback pushed onto `list`, under the lock | under the lock, when `list` empties (a hint for the slot, `slot.rs`) |
-//! | 5..  | sources  | a source, a link from a live parent, a pending timer | their end |
+//! | 5    | WAKING   | the claimer, waking by reference (`wake.rs`) | the claimer, after its last wake |
+//! | 6    | ORPHANED | a waiter handing its waker over (`wake.rs`) | never (read once, by the claimer) |
+//! | 7..  | sources  | a source, a link from a live parent, a pending timer | their end |
 //!
 //! # Invariants
 //!
@@ -23,7 +25,9 @@
 //!    as on a cancelled token.
 //! 3. A node's links, and the payload the lock guards (a waiter's waker, a callback's
 //!    phase), are touched only under the lock of the list the node was pushed onto.
-//!    The two exceptions are atomics or hand-overs: a waiter's `notified` flag, and a
+//!    The exceptions are atomics or hand-overs: a waiter's `notified` flag; its waker,
+//!    which is its owner's again once the node is taken off the list (a claimer waking
+//!    by reference uses only a copy, kept valid by WAKING: `wake.rs`); and a
 //!    callback's closure, which belongs to the draining thread while the phase is
 //!    `Running`.
 //! 4. While a node is linked its memory is valid: its owner unlinks it under the lock
@@ -82,8 +86,10 @@ const TIMER: usize = 2;
 pub(super) const CLOSED: usize = 4;
 pub(super) const PARENT: usize = 8;
 pub(super) const LISTED: usize = 16;
-const ONE_SOURCE: usize = 32;
-const SOURCE_SHIFT: u32 = 5;
+pub(super) const WAKING: usize = 32;
+pub(super) const ORPHANED: usize = 64;
+const ONE_SOURCE: usize = 128;
+const SOURCE_SHIFT: u32 = 7;
 const MAX_REFS: usize = isize::MAX as usize;
 
 /// The reference count's unit in `refs`; the two bits below it are the callback slot's

@@ -20,6 +20,8 @@ pub(crate) enum NodeKind {
     Callback,
     /// A link from a child token to this one (`inner.rs`): cancel the child.
     Child,
+    /// A waker handed over to a canceller still waking by reference (`wake.rs`): drop it.
+    Orphan,
 }
 
 /// The part every list member starts with (`#[repr(C)]` containers put it first, so a
@@ -84,6 +86,13 @@ impl List {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.head.is_null()
+    }
+
+    /// Whether the list holds more than one node. The caller holds the lock.
+    pub(crate) fn has_several(&self) -> bool {
+        // SAFETY: the head, if any, is linked and so valid (invariant 4); the caller holds
+        // the lock guarding its links.
+        !self.head.is_null() && unsafe { !(*self.head).links.with(|l| (*l).next).is_null() }
     }
 
     /// Puts `node` at the front.

@@ -11,6 +11,7 @@ mod slot;
 mod source;
 #[allow(clippy::module_inception)]
 mod token;
+mod wake;
 mod waiter;
 
 pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled, RunUntilCanceledOwned};

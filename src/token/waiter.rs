@@ -35,15 +35,28 @@ unsafe impl Send for WaitNode {}
 unsafe impl Sync for WaitNode {}
 
 impl WaitNode {
-    /// Takes the waker of a node just popped by a canceller, and lets the node go.
+    /// Takes the waker of a node just popped by a canceller, or with `by_ref` a copy of
+    /// it that must not be dropped (the node keeps the waker: `wake.rs`), and lets the
+    /// node go.
     ///
     /// # Safety
     /// `node` is the `node` field of a `WaitNode`, just popped under the lock the caller
-    /// still holds.
-    pub(crate) unsafe fn take_for_wake(node: *const Node) -> Option<Waker> {
+    /// still holds. With `by_ref`, the caller set WAKING (`Inner::begin_waking`) and
+    /// neither drops the copy nor uses it after `Inner::end_waking`.
+    pub(crate) unsafe fn take_for_wake(node: *const Node, by_ref: bool) -> Option<Waker> {
         let this = node.cast::<WaitNode>();
-        // SAFETY: as the caller promised, the lock guarding `waker` is held.
-        let waker = unsafe { (*this).waker.with_mut(|w| (*w).take()) };
+        // SAFETY: as the caller promised, the lock guarding `waker` is held. The copy
+        // is two words read out of a live `Waker`, which its owner drops only once
+        // WAKING is clear, or hands over to this canceller (`Inner::release_waker`).
+        let waker = unsafe {
+            (*this).waker.with_mut(|w| {
+                if by_ref {
+                    (*w).as_ref().map(|w| std::ptr::read(w))
+                } else {
+                    (*w).take()
+                }
+            })
+        };
         // Release: pairs with the Acquire load in `Waiter::unregister`, so a waiter that
         // sees the flag knows we are done with its node and may free it without the lock.
         // This store is our last access to the node.
@@ -80,6 +93,8 @@ impl Waiter {
     /// waker is cloned before locking and the old one dropped after unlocking.
     pub(crate) fn poll(self: Pin<&mut Self>, inner: &Inner, cx: &mut Context<'_>) -> Poll<()> {
         if inner.is_canceled() {
+            // Let go of the waker now rather than when the future is dropped.
+            self.unregister(inner);
             return Poll::Ready(());
         }
         // SAFETY: we never move out of `this`; the node's address stays fixed.
@@ -122,7 +137,9 @@ impl Waiter {
         Poll::Pending
     }
 
-    /// Takes the node out of `inner`'s list if a canceller has not already.
+    /// Takes the node out of `inner`'s list if a canceller has not already, and lets go
+    /// of the waker (`wake.rs`: while the canceller may still wake through a copy of
+    /// it, it is handed over rather than dropped).
     pub(crate) fn unregister(self: Pin<&mut Self>, inner: &Inner) {
         // SAFETY: we never move out of `this`.
         let this = unsafe { self.get_unchecked_mut() };
@@ -132,12 +149,22 @@ impl Waiter {
         this.node.registered = false;
         // Acquire: pairs with the Release store in `take_for_wake`; once set, no canceller
         // will touch the node again, so the lock is not needed.
-        if this.node.notified.load(Ordering::Acquire) {
-            return;
+        if !this.node.notified.load(Ordering::Acquire) {
+            let mut shared = inner.lock();
+            // SAFETY: we hold the lock of the list the node was pushed onto.
+            if unsafe { shared.list.unlink(&this.node.node) } {
+                inner.clear_listed_if_empty(&shared);
+                drop(shared);
+                // No canceller saw the node: the waker is ours to drop, outside the lock.
+                // SAFETY: the node is off the list (invariant 3).
+                drop(unsafe { this.node.waker.with_mut(|w| (*w).take()) });
+                return;
+            }
+            // Taken off the list since we looked: `notified` is set, under this lock.
         }
-        let mut shared = inner.lock();
-        // SAFETY: we hold the lock of the list the node was pushed onto.
-        unsafe { shared.list.unlink(&this.node.node) };
-        inner.clear_listed_if_empty(&shared);
+        // SAFETY: the node is off the list, so its waker is ours again (invariant 3).
+        if let Some(waker) = unsafe { this.node.waker.with_mut(|w| (*w).take()) } {
+            inner.release_waker(waker);
+        }
     }
 }
