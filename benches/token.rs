@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Duration;
@@ -211,6 +211,16 @@ fn register_unregister(c: &mut Criterion) {
             |flag| drop(ours.register(move |_| flag.store(true, Ordering::Relaxed))),
             BatchSize::SmallInput,
         )
+    });
+    // The floor of any register + unregister that a cancel on another thread cannot
+    // miss: one compare-and-swap to register, one to unregister, and nothing else.
+    let word = AtomicUsize::new(0);
+    g.bench_function("two compare-and-swaps (floor)", |b| {
+        b.iter(|| {
+            let w = black_box(&word);
+            let _ = w.compare_exchange(0, 5, Ordering::AcqRel, Ordering::Relaxed);
+            let _ = w.compare_exchange(5, 0, Ordering::AcqRel, Ordering::Relaxed);
+        })
     });
     g.finish();
 }

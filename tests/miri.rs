@@ -135,6 +135,60 @@ fn callback_slot_paths() {
     drop(outliving); // the last reference: frees the state and its node
 }
 
+/// A waker that, on its wake, drops every future in `victims` (the hand-over path of
+/// waking by reference: `src/token/wake.rs`).
+struct DropOnWake {
+    victims: Mutex<Vec<std::pin::Pin<Box<cancel_token::CanceledOwned>>>>,
+}
+
+impl std::task::Wake for DropOnWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.victims.lock().unwrap().clear();
+    }
+}
+
+#[test]
+fn waking_by_reference_and_handing_wakers_over() {
+    let source = CancellationTokenSource::new();
+    let dropper = Arc::new(DropOnWake {
+        victims: Mutex::new(Vec::new()),
+    });
+    let mut victims = Vec::new();
+    for _ in 0..3 {
+        // Each with a waker of its own, which only the future holds once polled.
+        let (_, own) = (
+            0,
+            Waker::from(Arc::new(DropOnWake {
+                victims: Mutex::new(Vec::new()),
+            })),
+        );
+        let mut future = Box::pin(source.token().canceled_owned());
+        assert!(future
+            .as_mut()
+            .poll(&mut Context::from_waker(&own))
+            .is_pending());
+        victims.push(future);
+    }
+    // Polled last, so woken first: its wake drops the others, whose wakes are pending.
+    let mut last = Box::pin(source.token().canceled_owned());
+    let waker = Waker::from(dropper.clone());
+    assert!(last
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    *dropper.victims.lock().unwrap() = victims;
+    drop(waker);
+    source.cancel();
+    assert!(last
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_ready());
+    assert_eq!(Arc::strong_count(&dropper), 1);
+}
+
 #[test]
 fn threads_race_cancel_unregister_drop() {
     for _ in 0..3 {

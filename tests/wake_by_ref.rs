@@ -37,7 +37,10 @@ impl Track {
     }
 
     fn check(&self, what: &str) {
-        assert!(!self.woken_dead.load(SeqCst), "{what}: woken after its drop");
+        assert!(
+            !self.woken_dead.load(SeqCst),
+            "{what}: woken after its drop"
+        );
         assert_eq!(self.live.load(SeqCst), 0, "{what}: a waker clone leaked");
         assert!(self.wakes.load(SeqCst) <= 1, "{what}: woken twice");
     }
@@ -142,7 +145,10 @@ fn a_completed_wait_lets_go_of_its_waker_before_it_is_dropped() {
     let second = waiting(&source);
     source.cancel();
     assert_eq!(first.1.live.load(SeqCst), 1, "kept while waiting");
-    let poll = first.0.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    let poll = first
+        .0
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()));
     assert_eq!(poll, Poll::Ready(()));
     assert_eq!(first.1.live.load(SeqCst), 0, "let go once ready");
     drop((first.0, second.0));

@@ -4,9 +4,9 @@
 //! their last clone was dropped.
 #![cfg(cancel_token_loom)]
 
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::future::Future;
 use std::pin::Pin;
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
@@ -69,13 +69,18 @@ unsafe fn drop_waker(data: *const ()) {
 fn polled(source: &CancellationTokenSource) -> (Pin<Box<CanceledOwned>>, Arc<Track>) {
     let track = Arc::new(Track::default());
     let mut future = Box::pin(source.token().canceled_owned());
-    let poll = future.as_mut().poll(&mut Context::from_waker(&waker(&track)));
+    let poll = future
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker(&track)));
     assert!(poll.is_pending());
     (future, track)
 }
 
 fn check(track: &Track) {
-    assert!(!track.woken_dead.load(SeqCst), "woken after its last clone was dropped");
+    assert!(
+        !track.woken_dead.load(SeqCst),
+        "woken after its last clone was dropped"
+    );
     assert_eq!(track.live.load(SeqCst), 0, "a waker clone leaked");
     assert!(track.wakes.load(SeqCst) <= 1, "woken twice");
 }

@@ -18,7 +18,10 @@ pin_project! {
     /// Future of [`CancellationToken::canceled`]: ready once the token is cancelled.
     ///
     /// It allocates nothing: its list node lives inside the future. It registers on its
-    /// first poll, so creating it and never polling it costs nothing.
+    /// first poll, so creating it and never polling it costs nothing. (One rare path
+    /// does allocate: a cancel with several waiters wakes them through copies of their
+    /// wakers, and a future dropped while that cancel may still be calling its waker
+    /// hands the waker over in a 40-byte box rather than waiting for the cancel.)
     ///
     /// # Cancel safety
     /// Dropping it before it completes just removes it from the token; nothing is lost,

@@ -11,8 +11,8 @@ mod slot;
 mod source;
 #[allow(clippy::module_inception)]
 mod token;
-mod wake;
 mod waiter;
+mod wake;
 
 pub use canceled::{Canceled, CanceledOwned, RunUntilCanceled, RunUntilCanceledOwned};
 pub use guard::DropGuard;
