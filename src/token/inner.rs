@@ -135,8 +135,44 @@ unsafe impl Send for Shared {}
 pub(super) struct ChildLink {
     node: Node,
     pub(super) child: NonNull<Inner>,
-    /// The parent, if the link was pushed onto its list; holds one of its `refs`.
-    parent: Option<NonNull<Inner>>,
+    /// The parent, if the link was pushed onto its list (null if not); holds one of its
+    /// `refs`. Written once, under the parent's lock, before the link is pushed. Its low
+    /// bit is DETACHED: set by the parent's `give_up` once it has popped this link and is
+    /// done with the child, as its last access, so the child's `die` may skip the
+    /// parent's lock.
+    parent: AtomicPtr<Inner>,
+}
+
+/// The low bit of `ChildLink::parent` (an `Inner` is word-aligned).
+const DETACHED: usize = 1;
+
+impl ChildLink {
+    /// The parent this link was pushed onto, if any, and whether that parent's
+    /// `give_up` has popped the link and is done with the child.
+    fn parent(&self) -> Option<(NonNull<Inner>, bool)> {
+        // Acquire: pairs with the Release store in `detach_children`, so when DETACHED
+        // is seen, the parent's every access to the child happens-before the child is
+        // freed. (Without it, the pointer was written before the link was published to
+        // anyone who can drop the child.)
+        let word = self.parent.load(Ordering::Acquire);
+        let detached = word.addr() & DETACHED != 0;
+        NonNull::new(word.map_addr(|a| a & !DETACHED)).map(|p| (p, detached))
+    }
+
+    /// Unlinks this link from `parent`'s list, unless the parent's `give_up` already did
+    /// (`detached`: then there is nothing to do, and no lock to take).
+    ///
+    /// # Safety
+    /// The link's child is dying or held only by the caller; `parent` is the link's
+    /// parent, kept alive by the link's reference.
+    unsafe fn leave(&self, parent: &Inner, detached: bool) {
+        if detached {
+            return;
+        }
+        let mut shared = parent.lock();
+        // SAFETY: we hold the parent's lock, the list the link was pushed onto.
+        unsafe { shared.children.unlink(&self.node) };
+    }
 }
 
 /// A counted reference to an `Inner` (the crate's own `Arc`, so that parents and the
@@ -227,7 +263,7 @@ impl Ref {
                 raw.add(offset).cast::<ChildLink>().add(i).write(ChildLink {
                     node: Node::new(NodeKind::Child),
                     child: ptr,
-                    parent: None,
+                    parent: AtomicPtr::new(ptr::null_mut()),
                 });
             }
         }
@@ -290,7 +326,9 @@ impl Ref {
                 // Both pointers keep the provenance of their whole allocations (from the
                 // `Ref`s), so the link can later be read back as a `ChildLink` from its
                 // `Node`, and the parent freed through it.
-                (*link).parent = Some(parent.0);
+                // Relaxed: published by the push, under the lock, to the parent's side; the
+                // child's side is this thread, or those it hands the child to.
+                (*link).parent.store(parent.0.as_ptr(), Ordering::Relaxed);
                 shared.children.push_front(link.cast::<Node>());
             }
         }
@@ -421,12 +459,9 @@ impl Inner {
             let link = link_of(this, i);
             // SAFETY: `parent` was written before the link was published; the link holds a
             // reference to the parent, so it is alive.
-            if let Some(parent) = unsafe { (*link).parent } {
-                // SAFETY: as above.
-                let parent = unsafe { parent.as_ref() };
-                let mut shared = parent.lock();
-                // SAFETY: we hold the lock of the list the link was pushed onto.
-                unsafe { shared.children.unlink(&(*link).node) };
+            if let Some((parent, detached)) = unsafe { (*link).parent() } {
+                // SAFETY: as above; ours is the only reference to the child.
+                unsafe { (*link).leave(parent.as_ref(), detached) };
             }
         }
         // Unlinked, no parent's canceller can `try_acquire` us any more; one that did
@@ -499,13 +534,21 @@ impl Inner {
         // this lock to unlink it (invariant 5), so it is valid until we let go.
         unsafe {
             while let Some(node) = shared.children.pop_front() {
-                let child = (*node.cast::<ChildLink>()).child;
+                let link = node.cast::<ChildLink>();
+                let child = (*link).child;
                 // The link counted as one of the child's sources (invariant 7). Only a
                 // child left with none must give up in turn, so only then is it worth a
                 // reference (a dying child, whose count is zero, has no children).
                 if child.as_ref().remove_source_is_last() && child.as_ref().try_acquire() {
                     out.push(Ref::from_acquired(child));
                 }
+                // Release: pairs with the Acquire load in `ChildLink::leave`. Our last
+                // access to the child's memory: once it sees this, a dying child frees
+                // itself without waiting for our lock.
+                let parent = (*link).parent.load(Ordering::Relaxed); // Our own pointer.
+                (*link)
+                    .parent
+                    .store(parent.map_addr(|a| a | DETACHED), Ordering::Release);
             }
         }
     }
@@ -577,16 +620,15 @@ pub(super) unsafe fn die(ptr: NonNull<Inner>, mut unlinked: bool) {
         for i in 0..parents {
             let link = link_of(ptr, i);
             // SAFETY: the link is in our allocation; `parent` was written before the link
-            // was published and never changes.
-            let Some(parent) = (unsafe { (*link).parent }) else {
+            // was published, and only its DETACHED bit changes after.
+            let Some((parent, detached)) = (unsafe { (*link).parent() }) else {
                 continue;
             };
             // SAFETY: the link holds one of the parent's references, so it is alive.
             let parent_ref = unsafe { parent.as_ref() };
             if !skip_unlink {
-                let mut shared = parent_ref.lock();
-                // SAFETY: we hold the parent's lock, the list the link was pushed onto.
-                unsafe { shared.children.unlink(&(*link).node) };
+                // SAFETY: the child is dying; the link keeps the parent alive.
+                unsafe { (*link).leave(parent_ref, detached) };
             }
             // Release/Acquire: as in `Ref::drop`, whose reference this is.
             if ref_count(parent_ref.refs.fetch_sub(ONE_REF, Ordering::Release)) == 1 {
