@@ -97,6 +97,12 @@ const MAX_REFS: usize = isize::MAX as usize;
 pub(super) const ONE_REF: usize = 4;
 const REF_SHIFT: u32 = 2;
 
+/// Whether a state word counts at least one source.
+#[inline]
+pub(super) const fn has_sources(state: usize) -> bool {
+    state >> SOURCE_SHIFT != 0
+}
+
 /// The number of references in a `refs` word.
 #[inline]
 pub(super) const fn ref_count(word: usize) -> usize {

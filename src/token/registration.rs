@@ -247,7 +247,8 @@ impl CancellationRegistration {
 
     /// Registers `callback` on `inner`: in its slot if that is free (no lock, no
     /// allocation once the slot has a node), else on its list. Runs it inline (returning
-    /// an inert registration) if `inner` is already cancelled.
+    /// an inert registration) if `inner` is already cancelled; drops it (likewise) if
+    /// `inner` can never be cancelled.
     pub(crate) fn new<F>(inner: &Ref, callback: F) -> Self
     where
         F: FnOnce(&CancelReason) + Send + 'static,
@@ -258,6 +259,9 @@ impl CancellationRegistration {
                 Ok(()) => return Self::slot(inner),
                 Err(callback) => callback,
             };
+            if !inner.can_be_canceled() {
+                return Self::inert(); // Nothing could ever run it (invariant 7).
+            }
             // A first slot registration makes the node; made before locking (no
             // allocation under the lock) when the slot looks free and has none.
             let made = if slot::fits::<F>() && inner.slot_looks_new() {

@@ -55,7 +55,7 @@ use std::mem::{align_of, size_of, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
-use super::inner::{die, ref_count, Inner, Shared, CLOSED, LISTED, ONE_REF};
+use super::inner::{die, has_sources, ref_count, Inner, Shared, CLOSED, LISTED, ONE_REF};
 use super::reason::CancelReason;
 use super::registration::{Outcome, Phase};
 use crate::loom_shim::{backoff, fence, thread_key, AtomicBool, Ordering, ThreadKey, UnsafeCell};
@@ -76,7 +76,9 @@ pub(super) const fn fits<F>() -> bool {
 
 struct SlotVTable {
     call: unsafe fn(*mut Storage, &CancelReason),
-    drop: unsafe fn(*mut Storage),
+    /// `None` for a closure with nothing to drop: unregistering it then copies nothing
+    /// and calls nothing.
+    drop: Option<unsafe fn(*mut Storage)>,
 }
 
 struct Erased<F>(F);
@@ -84,7 +86,11 @@ struct Erased<F>(F);
 impl<F: FnOnce(&CancelReason) + Send + 'static> Erased<F> {
     const VTABLE: &'static SlotVTable = &SlotVTable {
         call: Self::call,
-        drop: Self::drop,
+        drop: if std::mem::needs_drop::<F>() {
+            Some(Self::drop)
+        } else {
+            None
+        },
     };
 
     /// # Safety
@@ -119,6 +125,18 @@ struct Taken {
     storage: Storage,
 }
 
+impl Taken {
+    /// Drops the closure (a registration won it back: it never runs).
+    #[inline]
+    fn drop(mut self) {
+        if let Some(drop) = self.vtable.drop {
+            // SAFETY: ours, used once (we won the compare-and-swap out of `ARMED`), and
+            // copied in full, as it has something to drop (`copy_to_drop`).
+            unsafe { drop(&mut self.storage) };
+        }
+    }
+}
+
 impl SlotNode {
     /// # Safety
     /// The caller may read the closure (point 1), and uses the copy only if it wins the
@@ -130,6 +148,24 @@ impl SlotNode {
                 vtable: (*node.as_ptr()).vtable.with(|v| *v),
                 storage: (*node.as_ptr()).storage.with(|s| ptr::read(s)),
             }
+        }
+    }
+
+    /// `copy`, for a closure that will only be dropped: its bytes are copied only if it
+    /// has something to drop.
+    ///
+    /// # Safety
+    /// As for `copy`.
+    #[inline]
+    unsafe fn copy_to_drop(node: NonNull<SlotNode>) -> Taken {
+        // SAFETY: as for `copy`.
+        unsafe {
+            let vtable = (*node.as_ptr()).vtable.with(|v| *v);
+            let storage = match vtable.drop {
+                Some(_) => (*node.as_ptr()).storage.with(|s| ptr::read(s)),
+                None => MaybeUninit::uninit(),
+            };
+            Taken { vtable, storage }
         }
     }
 
@@ -199,8 +235,10 @@ impl Inner {
         }
         // Relaxed: a hint. A stale CLOSED is caught by the compare-and-swap below (point
         // 4); LISTED matters only for this thread's own registrations (point 5), whose
-        // writes it sees.
-        if self.state.load(Ordering::Relaxed) & (CLOSED | LISTED) != 0 {
+        // writes it sees. A token with no source left is the caller's to sort out (it may
+        // never be cancelled: the registration is then inert).
+        let state = self.state.load(Ordering::Relaxed);
+        if state & (CLOSED | LISTED) != 0 || !has_sources(state) {
             return Err(callback);
         }
         // Acquire: pairs with the Release store that published the node, so its fields'
@@ -449,7 +487,7 @@ impl SlotHold {
         // SAFETY: `ARMED` by us, so the node exists and we may read the closure (point 1).
         let (taken, written) = unsafe {
             (
-                SlotNode::copy(NonNull::new_unchecked(node)),
+                SlotNode::copy_to_drop(NonNull::new_unchecked(node)),
                 &(*node).written,
             )
         };
@@ -465,9 +503,12 @@ impl SlotHold {
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
+                Ok(_) if ref_count(word) != 1 => {
+                    taken.drop();
+                    return true;
+                }
                 Ok(_) => {
-                    let last = ref_count(word) == 1;
-                    drop_taken(taken, last.then_some(ptr));
+                    drop_taken_last(taken, ptr);
                     return true;
                 }
                 Err(now) if tag(now) == ARMED => word = now,
@@ -550,20 +591,17 @@ unsafe fn release(ptr: NonNull<Inner>, tag_delta: usize) {
     }
 }
 
-/// Drops a closure the registration won back; with `last`, first frees the `Inner`
-/// whose last reference the registration just gave up, so that a panicking closure
-/// `Drop` leaks nothing. The first panic continues to the caller.
-fn drop_taken(mut taken: Taken, last: Option<NonNull<Inner>>) {
-    let mut panic = None;
-    if let Some(ptr) = last {
-        // Acquire: as in `Ref::drop`, after the last Release decrement.
-        fence(Ordering::Acquire);
-        // SAFETY: that was the last reference, ordered after every use by the fence.
-        let freed = panic::catch_unwind(AssertUnwindSafe(|| unsafe { die(ptr, false) }));
-        panic = freed.err();
-    }
-    // SAFETY: ours, used once (we won the compare-and-swap).
-    unsafe { (taken.vtable.drop)(&mut taken.storage) };
+/// Drops a closure the registration won back, after freeing the `Inner` at `ptr` whose
+/// last reference the registration just gave up, so that a panicking closure `Drop`
+/// leaks nothing. The first panic continues to the caller.
+#[cold]
+fn drop_taken_last(taken: Taken, ptr: NonNull<Inner>) {
+    // Acquire: as in `Ref::drop`, after the last Release decrement.
+    fence(Ordering::Acquire);
+    // SAFETY: that was the last reference, ordered after every use by the fence.
+    let freed = panic::catch_unwind(AssertUnwindSafe(|| unsafe { die(ptr, false) }));
+    let panic = freed.err();
+    taken.drop();
     if let Some(payload) = panic {
         panic::resume_unwind(payload);
     }

@@ -217,10 +217,9 @@ impl CancellationToken {
         F: FnOnce(&CancelReason) + Send + 'static,
     {
         match &self.inner {
-            Some(inner) if inner.can_be_canceled() => {
-                CancellationRegistration::new(inner, callback)
-            }
-            _ => CancellationRegistration::inert(),
+            // A token that can never be cancelled gets an inert registration (`new`).
+            Some(inner) => CancellationRegistration::new(inner, callback),
+            None => CancellationRegistration::inert(),
         }
     }
 
