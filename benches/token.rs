@@ -215,7 +215,7 @@ fn register_unregister(c: &mut Criterion) {
     // The floor of any register + unregister that a cancel on another thread cannot
     // miss: one compare-and-swap to register, one to unregister, and nothing else.
     let word = AtomicUsize::new(0);
-    g.bench_function("two compare-and-swaps (floor)", |b| {
+    g.bench_function("two compare-and-swaps (floor, baseline)", |b| {
         b.iter(|| {
             let w = black_box(&word);
             let _ = w.compare_exchange(0, 5, Ordering::AcqRel, Ordering::Relaxed);
