@@ -122,7 +122,11 @@ impl Inner {
             let popped = {
                 let mut shared = self.lock();
                 // SAFETY: we hold the lock.
-                unsafe { shared.list.pop_front() }
+                let node = unsafe { shared.list.pop_front() };
+                // SAFETY: a popped node is valid until its owner frees it, and an
+                // orphan's owner is us; we still hold the lock its kind is read under.
+                debug_assert!(node.is_none_or(|n| unsafe { (*n).kind() } == NodeKind::Orphan));
+                node
             };
             let Some(node) = popped else { return };
             // SAFETY: after the claimer's last batch only orphans are pushed (CLOSED
