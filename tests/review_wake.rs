@@ -492,3 +492,47 @@ fn finished_futures_of_a_task_handle_hand_wakers_over() {
         }
     });
 }
+
+/// A parent giving up (its last source dropped) while its child dies on another
+/// thread, skipping the parent's lock once it sees DETACHED (`inner.rs`): a lone child
+/// (`claim_sole`), a child with a grandchild (the give-up cascades), and a child of
+/// two parents whose other parent cancels meanwhile. Meant for AddressSanitizer: a
+/// DETACHED published before the parent's last access to the child (its
+/// `remove_source_is_last` / `try_acquire`) is a use after free there.
+#[test]
+fn parents_give_up_while_their_children_die() {
+    use std::sync::Barrier;
+    use std::thread;
+    let rounds = within(std::time::Duration::from_secs(60), || {
+        common::rounds(3_000, std::time::Duration::from_secs(4), |round| {
+            let parent = CancellationTokenSource::new();
+            let other = CancellationTokenSource::new();
+            let child = match round % 3 {
+                0 => parent.token().child_source(),
+                _ => CancellationTokenSource::linked([parent.token(), other.token()]),
+            };
+            let grandchild = (round % 3 == 1).then(|| child.token().child_source());
+            // Only a source left: the lone child frees itself through `claim_sole`.
+            let token = (round % 3 == 2).then(|| child.token());
+            let start = Arc::new(Barrier::new(3));
+            let (a, b) = (start.clone(), start.clone());
+            let giver = thread::spawn(move || {
+                a.wait();
+                drop(parent);
+            });
+            let dier = thread::spawn(move || {
+                b.wait();
+                drop(child);
+                drop(grandchild);
+            });
+            start.wait();
+            if let Some(token) = token {
+                other.cancel();
+                assert!(token.is_cancellation_requested());
+            }
+            giver.join().unwrap();
+            dier.join().unwrap();
+        })
+    });
+    assert!(rounds > 0);
+}
