@@ -149,3 +149,22 @@ fn grandchild_dies_while_the_give_up_cascades_to_it() {
         dying.join().unwrap();
     });
 }
+
+/// A lone child of two parents dies while one parent gives up (DETACHED) and a
+/// grandparent's cancel marks it through the other parent (expanded, not a leaf of
+/// the root).
+#[test]
+fn child_dies_while_one_parent_gives_up_and_a_grandparent_cancels() {
+    loom_tests::model(|| {
+        let grandparent = CancellationTokenSource::new();
+        let parent = grandparent.token().child_source();
+        let other = CancellationTokenSource::new();
+        let child = CancellationTokenSource::linked([parent.token(), other.token()]);
+        let dying = loom_tests::spawn(move || drop(child));
+        let giving_up = loom_tests::spawn(move || drop(other));
+        grandparent.cancel();
+        assert!(parent.is_cancellation_requested());
+        dying.join().unwrap();
+        giving_up.join().unwrap();
+    });
+}
