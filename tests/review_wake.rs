@@ -99,6 +99,11 @@ unsafe fn wake_by_ref(data: *const ()) {
     let hook = t.on_wake.lock().unwrap().take();
     if let Some(hook) = hook {
         hook();
+        // Still inside this wake: the waker this is a copy of (or a clone) must be
+        // alive until it returns, even if the hook dropped its future.
+        if t.live.load(SeqCst) == 0 {
+            t.woken_dead.store(true, SeqCst);
+        }
     }
 }
 
@@ -489,6 +494,36 @@ fn finished_futures_of_a_task_handle_hand_wakers_over() {
         drop(all);
         for (i, track) in tracks.iter().enumerate() {
             track.check(&format!("waiter {i}"));
+        }
+    });
+}
+
+/// An inline executor: each wake polls its own future to completion and drops it,
+/// inside `wake_by_ref`, while the cancel is still calling through a copy of the waker
+/// the future held. The waker must outlive that call (handed over, dropped after the
+/// batch). Catches `release_waker` dropping while WAKING is set.
+#[test]
+fn a_wake_that_polls_and_drops_its_own_future() {
+    within(common::LIMIT, || {
+        for n in [2usize, 5, 40] {
+            let source = CancellationTokenSource::new();
+            let (futures, tracks): (Vec<_>, Vec<_>) =
+                (0..n).map(|_| park(canceled_owned(&source))).unzip();
+            let all = shelf(futures);
+            for (i, track) in tracks.iter().enumerate() {
+                let all = all.clone();
+                track.on_wake(move || {
+                    let mut own = all.lock().unwrap()[i].take().expect("not dropped yet");
+                    let poll = own.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                    assert_eq!(poll, Poll::Ready(()));
+                    drop(own);
+                });
+            }
+            assert!(source.cancel());
+            for (i, track) in tracks.iter().enumerate() {
+                assert_eq!(track.wakes(), 1, "n {n}, waiter {i}");
+                track.check(&format!("n {n}, waiter {i}"));
+            }
         }
     });
 }
