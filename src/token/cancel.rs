@@ -11,7 +11,9 @@
 //!    parent's lock (parent before child, invariant 6); deeper ones are expanded later
 //!    with no lock held in between.
 //! 3. **Drain** the list of every `Inner` this cancel claimed, root first, then the
-//!    descendants in the order they were claimed: wake the waiters, run the callbacks
+//!    descendants in the order the marker was done with them (a leaf as it is marked, a
+//!    child with children once its own children are visited, so a leaf grandchild may
+//!    come before its parent): wake the waiters, run the callbacks
 //!    (LIFO within one list, then the slot's, the oldest: `slot.rs`), each with no
 //!    lock held (invariant 6).
 //!
@@ -180,7 +182,8 @@ struct Marker<'r> {
     /// The `Inner`s being walked, each with the length `pending` had below its
     /// children. Each points into a `Ref` held in `claimed` or `spent`.
     frames: Vec<(NonNull<Inner>, usize)>,
-    /// `Inner`s this cancel claimed that have lists to drain, in the order claimed.
+    /// `Inner`s this cancel claimed that have lists to drain, in the order the marker was
+    /// done with them (module docs, phase 3).
     claimed: Vec<Ref>,
     /// Every other reference taken while marking. Dropped only at the end: the last
     /// reference to an `Inner` frees it, which runs a reason's `Drop` (user code).
