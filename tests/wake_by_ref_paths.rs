@@ -1,4 +1,4 @@
-//! Review of waking by reference (`src/token/wake.rs`): paths the first tests did not
+//! Waking by reference (`src/token/wake.rs`), the paths `wake_by_ref.rs` does not
 //! reach. Descendants drained by an ancestor's cancel, callbacks between waiters, a
 //! waker that cancels tokens (its own, an unrelated one, an ancestor) from inside the
 //! wake loop, panicking wakes and panicking drops of handed-over wakers, the `sync`

@@ -1,4 +1,4 @@
-//! Review models for waking by reference and detached child links: a descendant's
+//! Models of waking by reference and of detached child links: a descendant's
 //! waiters woken by reference by an ancestor's cancel while one is dropped on another
 //! thread, and parents giving up while their children (or grandchildren) die.
 #![cfg(cancel_token_loom)]
