@@ -7,96 +7,19 @@ mod common;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Barrier, Mutex};
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
 use cancel_token::{CanceledOwned, CancellationTokenSource};
+use common::track::Track;
 use common::within;
-
-/// Counts a waker's live clones and its wakes, and what a wake found. The test keeps
-/// its own `Arc`, so a wake after the last clone's drop reads valid memory and is
-/// reported instead of being undefined behaviour.
-#[derive(Default)]
-struct Track {
-    live: AtomicUsize,
-    wakes: AtomicUsize,
-    woken_dead: AtomicBool,
-    /// Run inside `wake_by_ref` (once), on the waking thread.
-    on_wake: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl Track {
-    fn waker(self: &Arc<Self>) -> Waker {
-        self.live.fetch_add(1, SeqCst);
-        let data = Arc::into_raw(self.clone()).cast::<()>();
-        // SAFETY: the vtable's functions treat `data` as an `Arc<Track>` they own.
-        unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
-    }
-
-    fn check(&self, what: &str) {
-        assert!(
-            !self.woken_dead.load(SeqCst),
-            "{what}: woken after its drop"
-        );
-        assert_eq!(self.live.load(SeqCst), 0, "{what}: a waker clone leaked");
-        assert!(self.wakes.load(SeqCst) <= 1, "{what}: woken twice");
-    }
-}
-
-static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
-
-/// # Safety
-/// `data` came from `Track::waker` and its clone is alive.
-unsafe fn track<'a>(data: *const ()) -> &'a Track {
-    // SAFETY: as the caller promised.
-    unsafe { &*data.cast::<Track>() }
-}
-
-unsafe fn clone(data: *const ()) -> RawWaker {
-    // SAFETY: `data` is a live clone's `Arc<Track>`.
-    unsafe {
-        Arc::increment_strong_count(data.cast::<Track>());
-        track(data).live.fetch_add(1, SeqCst);
-    }
-    RawWaker::new(data, &VTABLE)
-}
-
-unsafe fn wake(data: *const ()) {
-    // SAFETY: by value: this clone is alive until dropped here.
-    unsafe {
-        wake_by_ref(data);
-        drop_waker(data);
-    }
-}
-
-unsafe fn wake_by_ref(data: *const ()) {
-    // SAFETY: the test holds an `Arc<Track>`, so the memory is valid even if this clone
-    // was dropped (which `woken_dead` then reports).
-    let t = unsafe { track(data) };
-    if t.live.load(SeqCst) == 0 {
-        t.woken_dead.store(true, SeqCst);
-    }
-    t.wakes.fetch_add(1, SeqCst);
-    let hook = t.on_wake.lock().unwrap().take();
-    if let Some(hook) = hook {
-        hook();
-    }
-}
-
-unsafe fn drop_waker(data: *const ()) {
-    // SAFETY: this clone's count is given back exactly once.
-    unsafe {
-        track(data).live.fetch_sub(1, SeqCst);
-        Arc::decrement_strong_count(data.cast::<Track>());
-    }
-}
 
 /// A boxed, polled `canceled_owned()` future and its waker's track.
 fn waiting(source: &CancellationTokenSource) -> (Pin<Box<CanceledOwned>>, Arc<Track>) {
-    let track = Arc::new(Track::default());
+    let track = Track::new();
     let mut future = Box::pin(source.token().canceled_owned());
     let waker = track.waker();
     let poll = future.as_mut().poll(&mut Context::from_waker(&waker));

@@ -7,6 +7,8 @@
 //! a gate the parent also updates. `zz_explores.rs` proves the models do explore.
 #![cfg(cancel_token_loom)]
 
+pub mod track;
+
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread::{self, JoinHandle};

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: hang guards and a counting waker.
 #![allow(dead_code)]
 
+pub mod track;
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::task::{Wake, Waker};
